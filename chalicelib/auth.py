@@ -1,0 +1,115 @@
+"""Users, passwords and tokens."""
+import functools
+import time
+
+import bcrypt
+import jwt
+import pymongo.errors
+
+from chalicelib import clock, db, settings, validation
+from chalicelib.errors import ApiError
+
+TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
+
+
+def register(body: dict) -> dict:
+    fields = validation.strings(body, "name", "email", "password")
+    validation.require(fields, ("name", "email", "password"), "Please provide all fields")
+    email = validation.normalised_email(fields["email"])
+    password = validation.password(fields["password"])
+    moment = clock.now()
+    user = {
+        "name": fields["name"].strip(),
+        "email": email,
+        "password": _hash(password),
+        "status": "active",
+        "createdAt": moment,
+        "updatedAt": moment,
+        "__v": 0,
+    }
+    try:
+        db.get().users.insert_one(user)
+    except pymongo.errors.DuplicateKeyError:
+        raise ApiError(400, "User already exists") from None
+    return _credentials(user)
+
+
+def login(body: dict) -> dict:
+    fields = validation.strings(body, "email", "password")
+    validation.require(fields, ("email", "password"), "Please provide all fields")
+    user = db.get().users.find_one({"email": fields["email"].strip().lower()})
+    # Check a password even for an unknown email, so timing does not reveal
+    # which emails are registered.
+    stored = user["password"] if user else _dummy_hash()
+    password_matches = _matches(fields["password"], stored)
+    if not password_matches or user is None or user.get("status") != "active":
+        raise ApiError(401, "Invalid credentials")
+    return _credentials(user)
+
+
+def profile(user: dict) -> dict:
+    return {
+        "_id": str(user["_id"]),
+        "name": user["name"],
+        "email": user["email"],
+        "status": user["status"],
+        "__v": user.get("__v", 0),
+    }
+
+
+def current_user(request) -> dict:
+    """The active user a request's bearer token names; raises ApiError otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme != "Bearer" or not token.strip():
+        raise ApiError(401, "Not authorized, no token")
+    user = user_for_token(token.strip())
+    if user is None:
+        raise ApiError(401, "User not found")
+    return user
+
+
+def user_for_token(token: str):
+    """The user a valid token names (None if that user is gone).
+
+    Raises ApiError(401, "Not authorized") for a bad, expired or inactive one.
+    """
+    try:
+        claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
+                            options={"require": ["id", "iat", "exp"]})
+    except jwt.PyJWTError:
+        raise ApiError(401, "Not authorized") from None
+    user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
+    if user_id is None:
+        raise ApiError(401, "Not authorized")
+    user = db.get().users.find_one({"_id": user_id}, {"password": 0})
+    if user is not None and user.get("status") != "active":
+        raise ApiError(401, "Not authorized")
+    return user
+
+
+def issue_token(user_id: str) -> str:
+    issued = int(time.time())
+    claims = {"id": user_id, "iat": issued, "exp": issued + TOKEN_LIFETIME_SECONDS}
+    return jwt.encode(claims, settings.get().jwt_secret, algorithm="HS256")
+
+
+def _credentials(user):
+    user_id = str(user["_id"])
+    return {"_id": user_id, "name": user["name"], "email": user["email"],
+            "token": issue_token(user_id)}
+
+
+def _hash(password: str) -> str:
+    salt = bcrypt.gensalt(rounds=settings.get().bcrypt_rounds)
+    return bcrypt.hashpw(password.encode(), salt).decode()
+
+
+def _matches(password: str, stored: str) -> bool:
+    candidate = password.encode()
+    return len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hash("not a password anyone has")

@@ -1,0 +1,37 @@
+"""The MongoDB database: one client per container, created on first use."""
+import functools
+
+import pymongo
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from chalicelib import settings
+
+
+@functools.lru_cache(maxsize=1)
+def get():
+    config = settings.get()
+    # A small pool: a Lambda container serves one request at a time, and the
+    # local server's thread pool is small too. Short server selection so a
+    # database outage is a prompt 500, not a hung request.
+    client = pymongo.MongoClient(config.mongodb_uri, tz_aware=True, maxPoolSize=16,
+                                 serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
+                                 socketTimeoutMS=20000, appname="ai-content")
+    database = client[config.mongodb_db]
+    _ensure_indexes(database)
+    return database
+
+
+def _ensure_indexes(database):
+    database.users.create_index("email", unique=True)
+    database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    database.jobs.create_index("jobId", unique=True)
+    database.jobs.create_index([("userId", 1), ("createdAt", -1)])
+
+
+def object_id(text):
+    """The ObjectId a path or token names, or None when it names none."""
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        return None

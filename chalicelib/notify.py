@@ -1,0 +1,33 @@
+"""Emits `job_completed` to a user's sockets through Redis, where every
+notifier process is listening."""
+import functools
+import logging
+
+import socketio
+
+from chalicelib import settings
+
+log = logging.getLogger(__name__)
+
+
+def room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+@functools.lru_cache(maxsize=1)
+def _emitter():
+    return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log)
+
+
+def job_completed(payload: dict) -> bool:
+    """Emit the event; a Redis failure is logged and never fails the job,
+    since the job document already holds the result."""
+    if not settings.get().redis_url:
+        log.warning("REDIS_URL is not set; job_completed for %s not emitted", payload["jobId"])
+        return False
+    try:
+        _emitter().emit("job_completed", payload, room=room(payload["userId"]))
+        return True
+    except Exception:
+        log.exception("could not emit job_completed for job %s", payload["jobId"])
+        return False

@@ -1,0 +1,119 @@
+"""The one place configuration is read from the environment.
+
+`get()` builds and validates the settings on first use, so importing the app
+does no work and a bad setting stops the first request (or `make run`) with
+one clear line.
+"""
+import functools
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    port: int
+    mongodb_uri: str
+    mongodb_db: str
+    jwt_secret: str
+    cors_origin: str
+    log_level: str
+    generation_delay_seconds: int
+    aws_region: str
+    sqs_endpoint_url: Optional[str]
+    jobs_queue_name: str
+    dead_letter_queue_name: str
+    redis_url: Optional[str]
+    openrouter_api_key: Optional[str]
+    openrouter_base_url: str
+    openrouter_model: str
+    openrouter_timeout_seconds: float
+    claim_lease_seconds: int
+    bcrypt_rounds: int
+    queue_visibility_timeout_seconds: int
+    max_receive_count: int
+    worker_concurrency: int
+
+
+def cors_origin(env=os.environ) -> str:
+    """Read at import time: Chalice writes the origin into API Gateway's
+    generated OPTIONS methods when the app is packaged."""
+    return env.get("CORS_ORIGIN") or DEFAULT_CORS_ORIGIN
+
+
+def queue_names(env=os.environ):
+    """The job queue and its dead-letter queue; read at import time, like
+    cors_origin, because Chalice writes them into the packaged template."""
+    return (env.get("JOBS_QUEUE_NAME") or "generation-jobs",
+            env.get("DEAD_LETTER_QUEUE_NAME") or "generation-jobs-dlq")
+
+
+@functools.lru_cache(maxsize=1)
+def get() -> Settings:
+    return from_env(os.environ)
+
+
+def from_env(env) -> Settings:
+    stage = env.get("STAGE", "local")
+    jwt_secret = env.get("JWT_SECRET", "")
+    if len(jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be set to at least 32 characters "
+                            "(make run generates one for the local stage)")
+    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    return Settings(
+        stage=stage,
+        port=_number(env, "PORT", 5000, 1, 65535),
+        mongodb_uri=_required(env, "MONGODB_URI"),
+        mongodb_db=env.get("MONGODB_DB") or "ai_content",
+        jwt_secret=jwt_secret,
+        cors_origin=cors_origin(env),
+        log_level=log_level,
+        generation_delay_seconds=_number(env, "GENERATION_DELAY_SECONDS", 60, 0, 900),
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        sqs_endpoint_url=(env.get("SQS_ENDPOINT_URL")
+                          or env.get("AWS_ENDPOINT_URL_SQS") or None),
+        jobs_queue_name=queue_names(env)[0],
+        dead_letter_queue_name=queue_names(env)[1],
+        redis_url=env.get("REDIS_URL") or None,
+        openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
+        openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
+                             or "https://openrouter.ai/api/v1").rstrip("/"),
+        openrouter_model=env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",
+        openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
+        claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
+        bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
+        queue_visibility_timeout_seconds=_number(env, "QUEUE_VISIBILITY_TIMEOUT_SECONDS",
+                                                 360, 1, 43200),
+        max_receive_count=_number(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
+        worker_concurrency=_number(env, "WORKER_CONCURRENCY", 8, 1, 64),
+    )
+
+
+def _required(env, name):
+    value = env.get(name)
+    if not value:
+        raise SettingsError(f"{name} must be set")
+    return value
+
+
+def _number(env, name, default, low, high, kind=int):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {raw}")
+    return value

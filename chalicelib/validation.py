@@ -1,0 +1,74 @@
+"""Typed request input: a JSON object whose fields are capped strings.
+
+Only strings pass, so no MongoDB operator such as {"$gt": ""} can reach a query.
+"""
+import json
+
+import email_validator
+
+from chalicelib.errors import ApiError
+
+CONTENT_TYPES = ("Blog Post Outline", "Product Description", "Social Media Caption")
+
+LIMITS = {
+    "name": 100,
+    "email": 254,
+    "password": 1024,
+    "title": 200,
+    "type": 50,
+    "contentType": 50,
+    "body": 100_000,
+    "prompt": 4_000,
+    "search": 200,
+}
+
+
+def json_body(request) -> dict:
+    raw = request.raw_body or b""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "Malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    return body
+
+
+def strings(body: dict, *names) -> dict:
+    """The named fields that are present, each checked to be a capped string."""
+    values = {}
+    for name in names:
+        if body.get(name) is None:
+            continue
+        values[name] = string(name, body[name])
+    return values
+
+
+def string(name, value):
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name} must be a string")
+    if len(value) > LIMITS[name]:
+        raise ApiError(400, f"{name} must be at most {LIMITS[name]} characters")
+    return value
+
+
+def require(values: dict, names, message):
+    if any(not values.get(name, "").strip() for name in names):
+        raise ApiError(400, message)
+
+
+def normalised_email(email: str) -> str:
+    try:
+        checked = email_validator.validate_email(email, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        raise ApiError(400, "Please provide a valid email") from None
+    return checked.normalized.lower()
+
+
+def password(value: str) -> str:
+    # bcrypt reads at most 72 bytes; longer passwords would be cut silently.
+    if len(value.encode()) > 72:
+        raise ApiError(400, "password must be at most 72 bytes")
+    return value

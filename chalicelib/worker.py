@@ -1,0 +1,96 @@
+"""The queue consumer: each SQS record is one job, processed on its own and
+reported back on its own (`batchItemFailures`), so a bad record never makes
+SQS deliver the good ones again."""
+import json
+import logging
+import time
+
+from chalicelib import clock, jobs, notify, openrouter, queue
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_ERROR = "The job could not be processed because of a system error"
+
+
+class _Later(Exception):
+    """The record must come back: it arrived early."""
+
+
+def process_batch(records, context) -> dict:
+    """`records` are the Lambda event's SQS records, as dicts."""
+    return _per_record(records, lambda record: process_record(record, context))
+
+
+def process_dead_letters(records) -> dict:
+    return _per_record(records, process_dead_letter)
+
+
+def process_record(record, context):
+    job_id = _job_id(record)
+    if job_id is None:
+        return
+    job = jobs.find(job_id)
+    if job is None:
+        log.warning("job %s: message for an unknown job acknowledged", job_id)
+        return
+    if job["status"] in jobs.FINISHED:
+        log.info("job %s: already %s; duplicate message acknowledged", job_id, job["status"])
+        return
+    early = (job["scheduledFor"] - clock.now()).total_seconds()
+    if early > 0:
+        queue.postpone(record["receiptHandle"], early)
+        log.info("job %s: arrived %.1fs early; returned to the queue", job_id, early)
+        raise _Later()
+    claimed = jobs.claim(job_id)
+    if claimed is None:
+        log.info("job %s: claimed by another worker; message acknowledged", job_id)
+        return
+    log.info("job %s: claimed (attempt %d)", job_id, claimed["attempts"])
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    try:
+        text = openrouter.generate(claimed["prompt"], claimed["contentType"], deadline)
+    except openrouter.GenerationFailed as failure:
+        finished = jobs.fail(claimed, str(failure))
+    else:
+        finished = jobs.complete(claimed, text)
+    if finished is None:
+        log.warning("job %s: claim lost before the result was written", job_id)
+        return
+    log.info("job %s: %s", job_id, finished["status"])
+    notify.job_completed(jobs.event_payload(finished))
+
+
+def process_dead_letter(record):
+    job_id = _job_id(record)
+    if job_id is None:
+        return
+    finished = jobs.mark_error(job_id, DEAD_LETTER_ERROR)
+    if finished is None:
+        log.info("job %s: dead letter for a finished or unknown job acknowledged", job_id)
+        return
+    log.error("job %s: marked error after the queue's retries ran out", job_id)
+    notify.job_completed(jobs.event_payload(finished))
+
+
+def _per_record(records, handle) -> dict:
+    failures = []
+    for record in records:
+        try:
+            handle(record)
+        except _Later:
+            failures.append({"itemIdentifier": record["messageId"]})
+        except Exception:
+            log.exception("message %s failed; SQS will deliver it again", record["messageId"])
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def _job_id(record):
+    try:
+        job_id = json.loads(record["body"])["jobId"]
+    except (ValueError, KeyError, TypeError):
+        job_id = None
+    if not isinstance(job_id, str):
+        log.error("message %s has no jobId; acknowledged", record["messageId"])
+        return None
+    return job_id

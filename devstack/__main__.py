@@ -1,0 +1,42 @@
+"""`make run`: the whole system on one port, on embedded services unless the
+environment names real ones."""
+import logging
+import os
+import secrets
+import sys
+
+from devstack import services
+from devstack.stack import Stack
+
+
+def main():
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data = services.data_dir()
+    os.environ.setdefault("STAGE", "local")
+    if not os.environ.get("JWT_SECRET"):
+        os.environ["JWT_SECRET"] = _local_jwt_secret(data)
+    stack = Stack(data)
+    try:
+        stack.serve()
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:
+        print(f"make run: {error}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        stack.stop()
+
+
+def _local_jwt_secret(data):
+    """The local stage's secret, generated once and kept with its data."""
+    path = data / "jwt-secret"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""What AWS's SQS event source mapping does for the worker Lambda, locally:
+long-poll the queues, hand Lambda-shaped batches to the very handlers that
+run in Lambda, and delete only the records they did not report as failed."""
+import logging
+import threading
+
+from chalice.local import LambdaContext
+
+from chalicelib import queue
+
+log = logging.getLogger("devstack.poller")
+
+WORKER_TIMEOUT_SECONDS = 60
+WAIT_SECONDS = 2
+
+
+class Poller:
+    def __init__(self, consumers):
+        """`consumers`: (queue URL, handler(event, context), how many pollers)."""
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(url, handler), daemon=True)
+                         for url, handler, count in consumers for _ in range(count)]
+
+    @classmethod
+    def for_app(cls, config):
+        """As Lambda runs concurrent invocations, several pollers feed the worker."""
+        import app
+        return cls([(queue.url(config.jobs_queue_name), app.process_jobs,
+                      config.worker_concurrency),
+                     (queue.url(config.dead_letter_queue_name), app.process_dead_letters, 1)])
+
+    def start(self):
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=WAIT_SECONDS + WORKER_TIMEOUT_SECONDS)
+
+    def _loop(self, url, handler):
+        while not self._stop.is_set():
+            try:
+                self.poll_once(url, handler)
+            except Exception:
+                log.exception("polling %s failed; retrying", url)
+                self._stop.wait(1)
+
+    def poll_once(self, url, handler):
+        sqs = queue.client()
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT_SECONDS,
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return
+        records = [_record(message, url) for message in messages]
+        context = LambdaContext("worker", 256, max_runtime_ms=WORKER_TIMEOUT_SECONDS * 1000)
+        try:
+            result = handler({"Records": records}, context)
+        except Exception:
+            # As in Lambda: a failed invocation deletes nothing; the messages
+            # come back after their visibility timeout.
+            log.exception("worker invocation failed; %d messages will return", len(records))
+            return
+        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        done = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(messages) if message["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=url, Entries=done)
+
+
+def _record(message, url):
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:{}:000000000000:{}".format(
+            queue.client().meta.region_name, url.rsplit("/", 1)[-1]),
+        "awsRegion": queue.client().meta.region_name,
+    }

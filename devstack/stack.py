@@ -1,0 +1,87 @@
+"""Starts what the environment does not name, wires it together and serves."""
+import json
+import logging
+import os
+
+import uvicorn
+
+from chalicelib import settings
+from devstack import services
+
+log = logging.getLogger("devstack")
+
+
+class Stack:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.started = []
+        self.poller = None
+
+    def serve(self):
+        self._start_missing_services()
+        config = settings.get()
+        ensure_queues(config)
+        asgi = build_asgi()
+        from devstack.poller import Poller
+        self.poller = Poller.for_app(config)
+        self.poller.start()
+        if not config.openrouter_api_key:
+            log.warning("OPENROUTER_API_KEY is not set: jobs are answered by the OFFLINE "
+                        "provider, whose output says it was produced offline")
+        print(f"API and Socket.IO on http://localhost:{config.port}", flush=True)
+        uvicorn.run(asgi, host=os.environ.get("HOST", "127.0.0.1"), port=config.port,
+                    log_level=config.log_level.lower(), access_log=False,
+                    timeout_graceful_shutdown=3)
+
+    def stop(self):
+        if self.poller:
+            self.poller.stop()
+        for service in reversed(self.started):
+            service.stop()
+        if self.started:
+            print("stopped " + ", ".join(s.name for s in self.started), flush=True)
+
+    def _start_missing_services(self):
+        logs = self.data_dir / "logs"
+        wanted = [
+            ("MONGODB_URI", lambda: services.start_mongo(str(self.data_dir / "mongodb"), logs)),
+            ("REDIS_URL", lambda: services.start_redis(logs)),
+            ("SQS_ENDPOINT_URL", lambda: services.start_sqs(logs)),
+        ]
+        for variable, start in wanted:
+            if os.environ.get(variable) or (variable == "SQS_ENDPOINT_URL"
+                                            and os.environ.get("AWS_ENDPOINT_URL_SQS")):
+                print(f"using {variable} from the environment", flush=True)
+                continue
+            service = start()
+            self.started.append(service)
+            os.environ[variable] = service.url
+            print(f"started {service.name} at {service.url}", flush=True)
+        # moto accepts any credentials; real endpoints bring their own.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+
+def ensure_queues(config):
+    """The job queue and its dead-letter queue, as infra/ creates them in AWS."""
+    from chalicelib import queue
+    sqs = queue.client()
+    dead = sqs.create_queue(QueueName=config.dead_letter_queue_name)["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(
+        QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName=config.jobs_queue_name, Attributes={
+        "VisibilityTimeout": str(config.queue_visibility_timeout_seconds),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn,
+                                     "maxReceiveCount": str(config.max_receive_count)}),
+    })
+
+
+def build_asgi():
+    """REST and Socket.IO on one port: /socket.io/ to the notifier, the rest to the API."""
+    from pathlib import Path
+
+    from app import app
+    from devstack.gateway import ChaliceGateway
+    from notifier.server import asgi_app
+    web = Path(__file__).resolve().parent.parent / "web"
+    return asgi_app(ChaliceGateway(app, static_dir=web if web.is_dir() else None))

@@ -1,0 +1,156 @@
+"""Fixtures that own real servers: MongoDB wire protocol (secantusdb), Redis,
+SQS (moto_server), a fake OpenRouter on loopback, and the whole local stack
+(`python -m devstack`) as a child process, all on free ports."""
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from devstack import services
+from tests.fake_openrouter import API_KEY, FakeOpenRouter
+
+ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
+_emails = itertools.count()
+
+
+def pytest_configure(config):
+    # The in-process parts (worker, clients) read the same settings as the
+    # stack under test; the real values arrive with the `backing` fixture.
+    os.environ.update({"STAGE": "test", "JWT_SECRET": JWT_SECRET, "BCRYPT_ROUNDS": "4",
+                       "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_REGION": "us-east-1", "OPENROUTER_API_KEY": API_KEY})
+
+
+@pytest.fixture(scope="session")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def backing(logs):
+    """MongoDB, Redis and SQS for the whole session."""
+    started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
+               services.start_sqs(logs)]
+    mongo, redis, sqs = started
+    os.environ.update({"MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
+                       "SQS_ENDPOINT_URL": sqs.url})
+    yield {"mongo": mongo, "redis": redis, "sqs": sqs}
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def openrouter():
+    fake = FakeOpenRouter()
+    os.environ["OPENROUTER_BASE_URL"] = fake.url
+    yield fake
+    fake.stop()
+
+
+class Stack:
+    """`python -m devstack` on a free port, against the given services."""
+
+    def __init__(self, env, log_path):
+        self.port = services.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "PORT": str(self.port)}
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the stack exited; see {self.log_path}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the stack did not start; see {self.log_path}")
+
+    def stop(self, sig=signal.SIGINT):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def stack_env(backing, openrouter):
+    return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
+            "LOG_LEVEL": "INFO"}
+
+
+@pytest.fixture(scope="session")
+def stack(stack_env, tmp_path_factory):
+    running = Stack(stack_env, tmp_path_factory.mktemp("stack") / "stack.log").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack):
+    return Client(stack.url)
+
+
+class Client:
+    """HTTP to the stack, with the helpers every contract test needs."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def request(self, method, path, token=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.session.request(method, self.base_url + path, headers=headers,
+                                    timeout=30, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+    def register(self, name="Test User", password="password123"):
+        email = f"user{next(_emails)}-{time.monotonic_ns()}@example.com"
+        response = self.post("/auth/register",
+                             json={"name": name, "email": email, "password": password})
+        assert response.status_code == 201, response.text
+        return {**response.json(), "password": password}
+
+
+@pytest.fixture
+def user(api):
+    return api.register()
+
+
+@pytest.fixture
+def other_user(api):
+    return api.register(name="Someone Else")

@@ -66,11 +66,13 @@ def ensure_queues(config):
     """The job queue and its dead-letter queue, as infra/ creates them in AWS."""
     from chalicelib import queue
     sqs = queue.client()
-    dead = sqs.create_queue(QueueName=config.dead_letter_queue_name)["QueueUrl"]
+    visibility = str(config.queue_visibility_timeout_seconds)
+    dead = sqs.create_queue(QueueName=config.dead_letter_queue_name,
+                            Attributes={"VisibilityTimeout": visibility})["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(
         QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.create_queue(QueueName=config.jobs_queue_name, Attributes={
-        "VisibilityTimeout": str(config.queue_visibility_timeout_seconds),
+        "VisibilityTimeout": visibility,
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn,
                                      "maxReceiveCount": str(config.max_receive_count)}),
     })

@@ -26,7 +26,11 @@ def pytest_configure(config):
     # stack under test; the real values arrive with the `backing` fixture.
     os.environ.update({"STAGE": "test", "JWT_SECRET": JWT_SECRET, "BCRYPT_ROUNDS": "4",
                        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_REGION": "us-east-1", "OPENROUTER_API_KEY": API_KEY})
+                       "AWS_REGION": "us-east-1", "OPENROUTER_API_KEY": API_KEY,
+                       # In-process worker tests get queues of their own, so the
+                       # stack's pollers never take their messages.
+                       "JOBS_QUEUE_NAME": "inprocess-jobs",
+                       "DEAD_LETTER_QUEUE_NAME": "inprocess-jobs-dlq"})
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +101,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack_env(backing, openrouter):
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
-            "LOG_LEVEL": "INFO"}
+            "LOG_LEVEL": "INFO", "JOBS_QUEUE_NAME": "generation-jobs",
+            "DEAD_LETTER_QUEUE_NAME": "generation-jobs-dlq"}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,71 @@
+"""System faults (decision 5): no job is lost or left queued forever when
+MongoDB or SQS goes away. These run a stack on services of their own, so
+they can be stopped."""
+import time
+
+import boto3
+import pytest
+
+from devstack import services
+from tests.conftest import Client, Stack
+from tests.test_generation import unique
+
+
+@pytest.fixture
+def faulty(stack_env, backing, logs, tmp_path):
+    """A stack on its own MongoDB (on disk, so it survives a restart) and SQS."""
+    mongo = services.start_mongo(str(tmp_path / "mongo"), logs)
+    sqs = services.start_sqs(logs)
+    env = {**stack_env, "MONGODB_URI": mongo.url, "SQS_ENDPOINT_URL": sqs.url,
+           "GENERATION_DELAY_SECONDS": "1", "QUEUE_VISIBILITY_TIMEOUT_SECONDS": "2",
+           "MAX_RECEIVE_COUNT": "2"}
+    stack = Stack(env, tmp_path / "stack.log").start()
+    state = {"api": Client(stack.url), "mongo": mongo, "sqs": sqs,
+             "storage": str(tmp_path / "mongo")}
+    yield state
+    stack.stop()
+    state["mongo"].stop()
+    state["sqs"].stop()
+
+
+def dead_letters(sqs_url):
+    client = boto3.client("sqs", endpoint_url=sqs_url, region_name="us-east-1")
+    url = client.get_queue_url(QueueName="generation-jobs-dlq")["QueueUrl"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return (int(attributes["ApproximateNumberOfMessages"])
+            + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
+
+
+def test_mongodb_down_while_processing_ends_in_the_dead_letter_queue_as_error(faulty, logs):
+    api = faulty["api"]
+    user = api.register()
+    queued = api.post("/generate-content", token=user["token"],
+                      json={"prompt": unique("Database outage"),
+                            "contentType": "Blog Post Outline"}).json()
+    faulty["mongo"].stop()
+    deadline = time.monotonic() + 60
+    while dead_letters(faulty["sqs"].url) == 0:
+        assert time.monotonic() < deadline, "the message never reached the dead-letter queue"
+        time.sleep(0.5)
+    faulty["mongo"] = services.start_mongo(faulty["storage"], logs, port=faulty["mongo"].port)
+    deadline = time.monotonic() + 60
+    while True:
+        job = api.get(f"/generate-content/{queued['jobId']}", token=user["token"]).json()
+        if job.get("status") == "error" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert job["status"] == "error"
+    assert job["error"] == "The job could not be processed because of a system error"
+
+
+def test_sqs_down_at_submit_is_500_and_the_job_is_marked_error(faulty):
+    api = faulty["api"]
+    user = api.register()
+    faulty["sqs"].stop()
+    response = api.post("/generate-content", token=user["token"],
+                        json={"prompt": "Queue outage", "contentType": "Blog Post Outline"})
+    assert response.status_code == 500
+    assert response.json() == {"message": "Server error"}
+    jobs = api.get("/generate-content", token=user["token"]).json()
+    assert [(job["prompt"], job["status"]) for job in jobs] == [("Queue outage", "error")]
+    assert jobs[0]["error"] == "The job could not be queued; please try again"

@@ -1,0 +1,79 @@
+"""The worker handler as Lambda invokes it, in this process, on real MongoDB,
+SQS and the fake OpenRouter: per-record results and the claim."""
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from chalice.local import LambdaContext
+
+import app
+from chalicelib import clock, db, jobs, queue, settings
+from devstack.poller import _record
+from devstack.stack import ensure_queues
+
+
+@pytest.fixture
+def jobs_queue(backing, openrouter):
+    ensure_queues(settings.get())
+    return queue.jobs_url()
+
+
+def insert_job(user_id, prompt, due_in=0.0):
+    moment = clock.now()
+    job = {"jobId": str(uuid.uuid4()), "userId": user_id, "prompt": prompt,
+           "contentType": "Social Media Caption", "status": "queued",
+           "scheduledFor": moment + timedelta(seconds=due_in), "createdAt": moment,
+           "updatedAt": moment, "__v": 0}
+    db.get().jobs.insert_one(job)
+    return job["jobId"]
+
+
+def deliver(url, *bodies):
+    """Send the bodies, receive them as one batch and invoke the worker on it."""
+    sqs = queue.client()
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    messages = []
+    while len(messages) < len(bodies):
+        messages += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=1).get("Messages", [])
+    event = {"Records": [_record(message, url) for message in messages]}
+    message_ids = {message["Body"]: message["MessageId"] for message in messages}
+    return app.process_jobs(event, LambdaContext("worker", 256, 60_000)), message_ids
+
+
+def test_only_the_early_record_of_a_batch_is_reported_back(jobs_queue):
+    user_id = db.object_id("0123456789abcdef01234567")
+    due = insert_job(user_id, "Due now")
+    early = insert_job(user_id, "Due later", due_in=30)
+    early_body = json.dumps({"jobId": early})
+    result, message_ids = deliver(jobs_queue, json.dumps({"jobId": due}), early_body,
+                                  "not json")
+    assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[early_body]}]}
+    assert jobs.find(due)["status"] == "completed"
+    assert jobs.find(early)["status"] == "queued"
+
+
+def test_a_claim_is_taken_once(backing):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Claimed")
+    assert jobs.claim(job_id)["status"] == "processing"
+    assert jobs.claim(job_id) is None
+
+
+def test_an_expired_claim_can_be_taken_again_and_only_its_holder_writes(backing):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Expired claim")
+    stale = jobs.claim(job_id)
+    db.get().jobs.update_one({"jobId": job_id},
+                             {"$set": {"claimExpiresAt": clock.now() - timedelta(seconds=1)}})
+    fresh = jobs.claim(job_id)
+    assert fresh["claimToken"] != stale["claimToken"]
+    assert jobs.complete(stale, "late result") is None
+    assert jobs.complete(fresh, "result")["generatedContent"] == "result"
+
+
+def test_a_finished_job_is_never_claimed(backing):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Done")
+    jobs.complete(jobs.claim(job_id), "result")
+    assert jobs.claim(job_id) is None
+    assert jobs.mark_error(job_id, "late dead letter") is None

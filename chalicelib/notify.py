@@ -3,8 +3,6 @@ notifier process is listening."""
 import functools
 import logging
 
-import socketio
-
 from chalicelib import settings
 
 log = logging.getLogger(__name__)
@@ -16,6 +14,8 @@ def room(user_id: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _emitter():
+    import socketio  # only the worker emits; kept out of the API's cold start
+
     return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log)
 
 

@@ -5,8 +5,6 @@ import functools
 import logging
 import time
 
-import requests
-
 from chalicelib import settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +38,8 @@ class GenerationFailed(Exception):
 def generate(prompt: str, content_type: str, deadline: float) -> str:
     """Generated Markdown for the prompt; `deadline` is a time.monotonic() by
     which we must have returned (the Lambda's remaining time)."""
+    import requests  # only the worker calls out; kept out of the API's cold start
+
     config = settings.get()
     if not config.openrouter_api_key:
         return offline(prompt, content_type)
@@ -131,6 +131,8 @@ def _backoff(attempt: int) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _session():
+    import requests
+
     # One pooled session per container, so warm invocations reuse the TLS
     # connection.
     return requests.Session()

@@ -3,9 +3,6 @@ import functools
 import json
 import math
 
-import boto3
-from botocore.config import Config
-
 from chalicelib import settings
 
 MAX_VISIBILITY_SECONDS = 43200
@@ -13,6 +10,11 @@ MAX_VISIBILITY_SECONDS = 43200
 
 @functools.lru_cache(maxsize=1)
 def client():
+    # Imported here: boto3 costs a cold start ~150 ms, and only job
+    # submission and the worker need it.
+    import boto3
+    from botocore.config import Config
+
     config = settings.get()
     # Few, quick retries: an unreachable queue must become a prompt 500 at
     # POST time, not a request that hangs.

@@ -4,8 +4,6 @@ Only strings pass, so no MongoDB operator such as {"$gt": ""} can reach a query.
 """
 import json
 
-import email_validator
-
 from chalicelib.errors import ApiError
 
 CONTENT_TYPES = ("Blog Post Outline", "Product Description", "Social Media Caption")
@@ -60,6 +58,8 @@ def require(values: dict, names, message):
 
 
 def normalised_email(email: str) -> str:
+    import email_validator  # only registration needs it; kept out of cold starts
+
     try:
         checked = email_validator.validate_email(email, check_deliverability=False)
     except email_validator.EmailNotValidError:

@@ -9,7 +9,7 @@ from chalicelib import openrouter, settings
 
 
 @pytest.fixture(autouse=True)
-def fake(openrouter):
+def fake(openrouter, backing):
     return openrouter
 
 

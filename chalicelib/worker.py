@@ -13,7 +13,8 @@ DEAD_LETTER_ERROR = "The job could not be processed because of a system error"
 
 
 class _Later(Exception):
-    """The record must come back: it arrived early."""
+    """The record must come back later: it arrived early, or another worker
+    holds the job's claim."""
 
 
 def process_batch(records, context) -> dict:
@@ -43,7 +44,7 @@ def process_record(record, context):
         raise _Later()
     claimed = jobs.claim(job_id)
     if claimed is None:
-        log.info("job %s: claimed by another worker; message acknowledged", job_id)
+        _return_until_the_claim_ends(record, job_id)
         return
     log.info("job %s: claimed (attempt %d)", job_id, claimed["attempts"])
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
@@ -58,6 +59,20 @@ def process_record(record, context):
         return
     log.info("job %s: %s", job_id, finished["status"])
     notify.job_completed(jobs.event_payload(finished))
+
+
+def _return_until_the_claim_ends(record, job_id):
+    """Someone holds a live claim. Keep the message until the lease ends:
+    if the holder dies or cannot write its result, this message is the one
+    that gets the job finished."""
+    job = jobs.find(job_id)
+    if job is None or job["status"] != "processing":
+        log.info("job %s: finished meanwhile; message acknowledged", job_id)
+        return
+    remaining = (job["claimExpiresAt"] - clock.now()).total_seconds()
+    queue.postpone(record["receiptHandle"], remaining)
+    log.info("job %s: claimed elsewhere; message returns in %.0fs", job_id, remaining)
+    raise _Later()
 
 
 def process_dead_letter(record):

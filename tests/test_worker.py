@@ -36,8 +36,10 @@ def deliver(url, *bodies):
         sqs.send_message(QueueUrl=url, MessageBody=body)
     messages = []
     while len(messages) < len(bodies):
-        messages += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                        WaitTimeSeconds=1).get("Messages", [])
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", [])
+        # Messages an earlier test returned to the queue are not this batch's.
+        messages += [message for message in received if message["Body"] in bodies]
     event = {"Records": [_record(message, url) for message in messages]}
     message_ids = {message["Body"]: message["MessageId"] for message in messages}
     return app.process_jobs(event, LambdaContext("worker", 256, 60_000)), message_ids
@@ -77,3 +79,12 @@ def test_a_finished_job_is_never_claimed(backing):
     jobs.complete(jobs.claim(job_id), "result")
     assert jobs.claim(job_id) is None
     assert jobs.mark_error(job_id, "late dead letter") is None
+
+
+def test_a_message_for_a_live_claim_returns_until_the_lease_ends(jobs_queue):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Held elsewhere")
+    holder = jobs.claim(job_id)
+    body = json.dumps({"jobId": job_id})
+    result, message_ids = deliver(jobs_queue, body)
+    assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[body]}]}
+    assert jobs.find(job_id)["claimToken"] == holder["claimToken"]

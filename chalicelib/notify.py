@@ -16,7 +16,11 @@ def room(user_id: str) -> str:
 def _emitter():
     import socketio  # only the worker emits; kept out of the API's cold start
 
-    return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log)
+    # Short timeouts: an unreachable Redis must cost the worker seconds, not
+    # hang it; the result is in MongoDB either way.
+    return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log,
+                                 redis_options={"socket_connect_timeout": 2,
+                                                "socket_timeout": 2})
 
 
 def job_completed(payload: dict) -> bool:

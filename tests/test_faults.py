@@ -8,24 +8,26 @@ import pytest
 
 from devstack import services
 from tests.conftest import Client, Stack
-from tests.test_generation import unique
+from tests.test_generation import submit, unique, wait_until_finished
 
 
 @pytest.fixture
 def faulty(stack_env, backing, logs, tmp_path):
-    """A stack on its own MongoDB (on disk, so it survives a restart) and SQS."""
+    """A stack on its own MongoDB (on disk, so it survives a restart), SQS and Redis."""
     mongo = services.start_mongo(str(tmp_path / "mongo"), logs)
     sqs = services.start_sqs(logs)
+    redis = services.start_redis(logs)
     env = {**stack_env, "MONGODB_URI": mongo.url, "SQS_ENDPOINT_URL": sqs.url,
+           "REDIS_URL": redis.url,
            "GENERATION_DELAY_SECONDS": "1", "QUEUE_VISIBILITY_TIMEOUT_SECONDS": "2",
            "MAX_RECEIVE_COUNT": "2"}
     stack = Stack(env, tmp_path / "stack.log").start()
-    state = {"api": Client(stack.url), "mongo": mongo, "sqs": sqs,
+    state = {"api": Client(stack.url), "mongo": mongo, "sqs": sqs, "redis": redis,
              "storage": str(tmp_path / "mongo")}
     yield state
     stack.stop()
-    state["mongo"].stop()
-    state["sqs"].stop()
+    for name in ("mongo", "sqs", "redis"):
+        state[name].stop()
 
 
 def dead_letters(sqs_url):
@@ -56,6 +58,18 @@ def test_mongodb_down_while_processing_ends_in_the_dead_letter_queue_as_error(fa
         time.sleep(0.5)
     assert job["status"] == "error"
     assert job["error"] == "The job could not be processed because of a system error"
+
+
+def test_redis_down_at_completion_still_completes_the_job_once(faulty, openrouter):
+    api = faulty["api"]
+    user = api.register()
+    faulty["redis"].stop()
+    prompt = unique("Redis outage")
+    queued = submit(api, user, prompt)
+    job = wait_until_finished(api, user, queued["jobId"])
+    time.sleep(1)
+    assert job["status"] == "completed"
+    assert len(openrouter.calls_for(prompt)) == 1
 
 
 def test_sqs_down_at_submit_is_500_and_the_job_is_marked_error(faulty):

@@ -3,6 +3,7 @@ environment names real ones."""
 import logging
 import os
 import secrets
+import signal
 import sys
 
 from devstack import services
@@ -16,6 +17,9 @@ def main():
     os.environ.setdefault("STAGE", "local")
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = _local_jwt_secret(data)
+    # uvicorn re-raises SIGTERM once it has shut down; turning it into an
+    # exit lets the finally below stop every service this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stack = Stack(data)
     try:
         stack.serve()

@@ -32,10 +32,11 @@ def is_listening(port):
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_run_starts_every_service_and_stops_them_all_on_ctrl_c(bare_env, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_run_starts_every_service_and_stops_them_all(bare_env, tmp_path, stop_signal):
     stack = Stack(bare_env, tmp_path / "run.log").start()
     user = Client(stack.url).register()
-    stack.stop(signal.SIGINT)
+    stack.stop(stop_signal)
     log = stack.log()
     ports = started_ports(log)
     assert len(ports) == 3, log

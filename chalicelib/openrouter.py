@@ -41,7 +41,7 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
     import requests  # only the worker calls out; kept out of the API's cold start
 
     config = settings.get()
-    if not config.openrouter_api_key:
+    if config.offline_ai:
         return offline(prompt, content_type)
     request = {"model": config.openrouter_model,
                "messages": [{"role": "system", "content": PROMPTS[content_type]},
@@ -56,8 +56,7 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
         try:
             response = _session().post(
                 f"{config.openrouter_base_url}/chat/completions", json=request,
-                timeout=timeout, headers={"Authorization": f"Bearer {config.openrouter_api_key}",
-                                          "X-Title": "AI Content Generator"})
+                timeout=timeout, headers=_headers(config))
         except requests.Timeout:
             failure, wait = "OpenRouter request timed out", _backoff(attempt)
         except requests.RequestException as error:
@@ -76,6 +75,13 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
             break
         time.sleep(wait)
     raise GenerationFailed(failure)
+
+
+def _headers(config):
+    headers = {"X-Title": "AI Content Generator"}
+    if config.openrouter_api_key:
+        headers["Authorization"] = f"Bearer {config.openrouter_api_key}"
+    return headers
 
 
 def offline(prompt: str, content_type: str) -> str:

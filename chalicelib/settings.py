@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -41,6 +42,13 @@ class Settings:
     queue_visibility_timeout_seconds: int
     max_receive_count: int
     worker_concurrency: int
+
+
+    @property
+    def offline_ai(self) -> bool:
+        """OpenRouter itself needs a key; another OpenAI-compatible server
+        (a local model, a test fake) may not."""
+        return not self.openrouter_api_key and self.openrouter_base_url == OPENROUTER_URL
 
 
 def cors_origin(env=os.environ) -> str:
@@ -87,7 +95,7 @@ def from_env(env) -> Settings:
         redis_url=env.get("REDIS_URL") or None,
         openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
-                             or "https://openrouter.ai/api/v1").rstrip("/"),
+                             or OPENROUTER_URL).rstrip("/"),
         openrouter_model=env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),

@@ -25,7 +25,7 @@ class Stack:
         from devstack.poller import Poller
         self.poller = Poller.for_app(config)
         self.poller.start()
-        if not config.openrouter_api_key:
+        if config.offline_ai:
             log.warning("OPENROUTER_API_KEY is not set: jobs are answered by the OFFLINE "
                         "provider, whose output says it was produced offline")
         print(f"API and Socket.IO on http://localhost:{config.port}", flush=True)

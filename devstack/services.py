@@ -77,18 +77,28 @@ def _spawn(name, command, log_dir: Path):
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _ready(service: Service, timeout=30.0) -> Service:
+def _ready(service: Service) -> Service:
+    try:
+        wait_until_listening(service.process, service.port, service.name)
+    except RuntimeError:
+        service.stop()
+        raise
+    return service
+
+
+def wait_until_listening(process, port, name, timeout=30.0):
+    """Return once `process` accepts connections on `port`; raise if it exits
+    or takes longer than `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"{service.name} exited at start; see its log")
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start; see its log")
         try:
-            socket.create_connection(("127.0.0.1", service.port), timeout=0.5).close()
-            return service
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
         except OSError:
             time.sleep(0.05)
-    service.stop()
-    raise RuntimeError(f"{service.name} did not start within {timeout:.0f}s")
+    raise RuntimeError(f"{name} did not start within {timeout:.0f}s")
 
 
 def data_dir() -> Path:

@@ -4,7 +4,6 @@ SQS (moto_server), a fake OpenRouter on loopback, and the whole local stack
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -74,16 +73,8 @@ class Stack:
         self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the stack exited; see {self.log_path}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the stack did not start; see {self.log_path}")
+        services.wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")
+        return self
 
     def stop(self, sig=signal.SIGINT):
         if self.process and self.process.poll() is None:

@@ -39,9 +39,12 @@ def test_no_retry_is_started_that_cannot_finish_in_time(fake):
     assert len(fake.calls_for(prompt)) == 1
 
 
+def configure(monkeypatch, **overrides):
+    monkeypatch.setattr(settings, "get", lambda: settings.from_env({**os.environ, **overrides}))
+
+
 def test_a_rejected_key_fails_at_once(fake, monkeypatch):
-    monkeypatch.setattr(settings, "get", lambda: settings.from_env(
-        {**os.environ, "OPENROUTER_API_KEY": "wrong-key"}))
+    configure(monkeypatch, OPENROUTER_API_KEY="wrong-key")
     prompt = f"bad key {time.monotonic_ns()}"
     with pytest.raises(openrouter.GenerationFailed, match="OpenRouter API key is invalid"):
         openrouter.generate(prompt, "Blog Post Outline", time.monotonic() + 30)
@@ -49,8 +52,7 @@ def test_a_rejected_key_fails_at_once(fake, monkeypatch):
 
 
 def test_without_a_key_another_compatible_server_is_still_called(fake, monkeypatch):
-    monkeypatch.setattr(settings, "get", lambda: settings.from_env(
-        {**os.environ, "OPENROUTER_API_KEY": ""}))
+    configure(monkeypatch, OPENROUTER_API_KEY="")
     prompt = f"keyless {time.monotonic_ns()}"
     with pytest.raises(openrouter.GenerationFailed, match="OpenRouter API key is invalid"):
         openrouter.generate(prompt, "Blog Post Outline", time.monotonic() + 30)
@@ -58,8 +60,7 @@ def test_without_a_key_another_compatible_server_is_still_called(fake, monkeypat
 
 
 def test_without_a_key_for_openrouter_the_offline_provider_says_so(fake, monkeypatch):
-    monkeypatch.setattr(settings, "get", lambda: settings.from_env(
-        {**os.environ, "OPENROUTER_API_KEY": "", "OPENROUTER_BASE_URL": ""}))
+    configure(monkeypatch, OPENROUTER_API_KEY="", OPENROUTER_BASE_URL="")
     text = openrouter.generate("offline prompt", "Social Media Caption", time.monotonic() + 30)
     assert "OFFLINE" in text and "offline prompt" in text
     assert fake.calls_for("offline prompt") == []

@@ -22,6 +22,7 @@ class SettingsError(Exception):
 class Settings:
     stage: str
     port: int
+    notifier_port: int
     mongodb_uri: str
     mongodb_db: str
     jwt_secret: str
@@ -81,6 +82,7 @@ def from_env(env) -> Settings:
     return Settings(
         stage=stage,
         port=_number(env, "PORT", 5000, 1, 65535),
+        notifier_port=_number(env, "NOTIFIER_PORT", 5001, 1, 65535),
         mongodb_uri=_required(env, "MONGODB_URI"),
         mongodb_db=env.get("MONGODB_DB") or "ai_content",
         jwt_secret=jwt_secret,

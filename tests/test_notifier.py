@@ -1,0 +1,267 @@
+"""Section 7 of the contract: `job_completed` over Socket.IO to the owner's
+sockets only, through the whole stack (API, SQS, worker, Redis, notifier),
+with python-socketio's client and the official JavaScript client."""
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import jwt
+import pytest
+import socketio
+
+from devstack import services
+from tests.conftest import ROOT, JWT_SECRET, Client, Stack
+from tests.test_generation import submit, unique, wait_until_finished
+
+JS_CLIENT = ROOT / "tests" / "js"
+
+
+class Listener:
+    """A python-socketio client that records what it is told. It uses the
+    websocket transport: its polling transport takes 30 s to disconnect, so
+    polling is exercised with the JavaScript client below."""
+
+    def __init__(self, url, token, transports=("websocket",), reconnection=False):
+        self.events = queue.Queue()
+        self.refusal = None
+        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
+                                      reconnection_delay_max=0.5)
+        self.client.on("job_completed", self.events.put)
+        self.client.on("connect_error", self._refused)
+        self.url, self.token, self.transports = url, token, list(transports)
+
+    def _refused(self, data):
+        self.refusal = data.get("message") if isinstance(data, dict) else data
+
+    def connect(self):
+        self.client.connect(self.url, auth={"token": self.token}, transports=self.transports,
+                            wait_timeout=5)
+        return self
+
+    def next_event(self, timeout=15):
+        return self.events.get(timeout=timeout)
+
+    def event_for(self, job_id, timeout=15):
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event["jobId"] == job_id:
+                return event
+
+    def close(self):
+        self.client.disconnect()
+
+
+@pytest.fixture
+def listen(stack):
+    opened = []
+
+    def open_listener(token, url=None, **options):
+        listener = Listener(url or stack.url, token, **options).connect()
+        opened.append(listener)
+        return listener
+
+    yield open_listener
+    for listener in opened:
+        listener.close()
+
+
+def refusal_for(url, token):
+    listener = Listener(url, token)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        listener.connect()
+    return listener.refusal
+
+
+def test_a_valid_token_connects(stack, user, listen):
+    assert listen(user["token"]).client.connected
+
+
+def test_a_missing_token_is_refused(stack):
+    assert refusal_for(stack.url, "") == "Not authorized, no token"
+
+
+@pytest.mark.parametrize("token", [
+    "not-a-jwt",
+    jwt.encode({"id": "0123456789abcdef01234567", "iat": 1, "exp": 2}, JWT_SECRET,
+               algorithm="HS256"),
+    jwt.encode({"id": "0123456789abcdef01234567", "iat": int(time.time()),
+                "exp": int(time.time()) + 600}, None, algorithm="none"),
+    jwt.encode({"id": "0123456789abcdef01234567", "iat": int(time.time()),
+                "exp": int(time.time()) + 600}, "a-foreign-key-that-is-long-enough!",
+               algorithm="HS256"),
+], ids=["malformed", "expired", "alg-none", "foreign-key"])
+def test_a_bad_token_is_refused(stack, token):
+    assert refusal_for(stack.url, token) == "Not authorized"
+
+
+def test_a_token_for_an_unknown_user_is_refused(stack):
+    now = int(time.time())
+    token = jwt.encode({"id": "0123456789abcdef01234567", "iat": now, "exp": now + 600},
+                       JWT_SECRET, algorithm="HS256")
+    assert refusal_for(stack.url, token) == "User not found"
+
+
+def test_the_owner_receives_the_exact_success_payload(api, user, listen):
+    listener = listen(user["token"])
+    queued = submit(api, user, unique("Socket success"))
+    event = listener.event_for(queued["jobId"])
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert event == {"userId": user["_id"], "jobId": queued["jobId"], "status": "completed",
+                     "generatedContent": job["generatedContent"],
+                     "completedAt": job["completedAt"]}
+
+
+def test_the_owner_receives_the_exact_failure_payload(api, user, listen):
+    listener = listen(user["token"])
+    queued = submit(api, user, unique("[payment-required] Socket failure"))
+    event = listener.event_for(queued["jobId"])
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert event == {"userId": user["_id"], "jobId": queued["jobId"], "status": "failed",
+                     "error": "OpenRouter account has insufficient credits",
+                     "completedAt": job["completedAt"]}
+
+
+def test_another_user_receives_nothing(api, user, other_user, listen):
+    owner = listen(user["token"])
+    stranger = listen(other_user["token"])
+    queued = submit(api, user, unique("Not for strangers"))
+    owner.event_for(queued["jobId"])
+    time.sleep(0.5)
+    assert stranger.events.empty()
+
+
+def test_every_tab_of_the_owner_receives_it(api, user, listen):
+    tabs = [listen(user["token"]), listen(user["token"])]
+    queued = submit(api, user, unique("Two tabs"))
+    assert [tab.event_for(queued["jobId"])["jobId"] for tab in tabs] == [queued["jobId"]] * 2
+
+
+class Notifier:
+    """`python -m notifier` on a port of its own."""
+
+    def __init__(self, log_path, port=None):
+        self.port = port or services.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        env = {**os.environ, "NOTIFIER_PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
+                                        stdout=open(self.log_path, "ab"),
+                                        stderr=subprocess.STDOUT)
+        services.wait_until_listening(self.process, self.port, "the notifier")
+        return self
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def notifier(stack, tmp_path):
+    started = Notifier(tmp_path / "notifier.log").start()
+    yield started
+    started.stop()
+
+
+def test_a_client_of_a_second_notifier_process_receives_it(api, user, listen, notifier):
+    listener = listen(user["token"], url=notifier.url)
+    queued = submit(api, user, unique("Second notifier"))
+    assert listener.event_for(queued["jobId"])["status"] == "completed"
+
+
+def test_the_standalone_notifier_answers_health_checks(notifier):
+    response = Client(notifier.url).get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_a_client_reconnects_after_a_notifier_restart(api, user, listen, notifier):
+    listener = listen(user["token"], url=notifier.url, reconnection=True)
+    notifier.stop()
+    notifier.start()
+    deadline = time.monotonic() + 15
+    while not listener.client.connected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    queued = submit(api, user, unique("After notifier restart"))
+    assert listener.event_for(queued["jobId"])["status"] == "completed"
+
+
+def test_events_still_arrive_after_redis_restarts(stack_env, user, logs, tmp_path):
+    redis = services.start_redis(logs)
+    # Queues of its own, so the session's stack (on another Redis) cannot
+    # take its jobs.
+    env = {**stack_env, "REDIS_URL": redis.url, "JOBS_QUEUE_NAME": "redis-restart-jobs",
+           "DEAD_LETTER_QUEUE_NAME": "redis-restart-dlq"}
+    stack = Stack(env, tmp_path / "stack.log").start()
+    listener = Listener(stack.url, user["token"]).connect()
+    try:
+        redis.stop()
+        redis = services.start_redis(logs, port=redis.port)
+        time.sleep(3)
+        queued = submit(Client(stack.url), user, unique("After Redis restart"))
+        assert listener.event_for(queued["jobId"], timeout=20)["status"] == "completed"
+    finally:
+        listener.close()
+        stack.stop()
+        redis.stop()
+
+
+@pytest.fixture(scope="session")
+def node_client():
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("Node.js and npm are not installed, so the official JavaScript "
+                    "socket.io-client cannot run")
+    if not (JS_CLIENT / "node_modules" / "socket.io-client").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS_CLIENT,
+                       check=True, timeout=300)
+    return JS_CLIENT / "client.js"
+
+
+class NodeListener:
+    def __init__(self, script, url, token, transport=""):
+        self.lines = queue.Queue()
+        self.process = subprocess.Popen(["node", str(script), url, token, transport], text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(json.loads(line))
+
+    def next(self, timeout=15):
+        return self.lines.get(timeout=timeout)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("transport", ["", "polling"], ids=["upgrade", "polling-only"])
+def test_the_javascript_client_receives_its_job_completed(api, user, node_client, stack,
+                                                          transport):
+    listener = NodeListener(node_client, stack.url, user["token"], transport)
+    try:
+        assert listener.next()["kind"] == "connect"
+        queued = submit(api, user, unique("JavaScript client"))
+        event = listener.next()
+        job = wait_until_finished(api, user, queued["jobId"])
+    finally:
+        listener.close()
+    assert event == {"kind": "job_completed", "data": {
+        "userId": user["_id"], "jobId": queued["jobId"], "status": "completed",
+        "generatedContent": job["generatedContent"], "completedAt": job["completedAt"]}}
+
+
+def test_the_javascript_client_sees_a_refusal_as_connect_error(node_client, stack):
+    listener = NodeListener(node_client, stack.url, "not-a-jwt")
+    try:
+        assert listener.next() == {"kind": "connect_error", "data": "Not authorized"}
+    finally:
+        listener.close()

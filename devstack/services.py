@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -28,6 +29,38 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class StackProcess:
+    """`python -m devstack` as a child process on a free port, for the tests
+    and benchmarks; `env` names the services it should use or start."""
+
+    def __init__(self, env, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "PORT": str(self.port)}
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")
+        return self
+
+    def stop(self, sig=signal.SIGINT):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")
 
 
 def free_port() -> int:

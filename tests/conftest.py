@@ -3,9 +3,6 @@ SQS (moto_server), a fake OpenRouter on loopback, and the whole local stack
 (`python -m devstack`) as a child process, all on free ports."""
 import itertools
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 import requests
 
 from devstack import services
+from devstack.services import StackProcess
 from tests.fake_openrouter import API_KEY, FakeOpenRouter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,37 +56,6 @@ def openrouter():
     fake.stop()
 
 
-class Stack:
-    """`python -m devstack` on a free port, against the given services."""
-
-    def __init__(self, env, log_path):
-        self.port = services.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "PORT": str(self.port)}
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        services.wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")
-        return self
-
-    def stop(self, sig=signal.SIGINT):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self):
-        return Path(self.log_path).read_text(errors="replace")
-
-
 @pytest.fixture(scope="session")
 def stack_env(backing, openrouter):
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
@@ -98,7 +65,7 @@ def stack_env(backing, openrouter):
 
 @pytest.fixture(scope="session")
 def stack(stack_env, tmp_path_factory):
-    running = Stack(stack_env, tmp_path_factory.mktemp("stack") / "stack.log").start()
+    running = StackProcess(stack_env, tmp_path_factory.mktemp("stack") / "stack.log").start()
     yield running
     running.stop()
 

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from chalicelib import queue
-from tests.conftest import Client, Stack
+from devstack.services import StackProcess
+from tests.conftest import Client
 from tests.test_generation import submit, unique, wait_until_finished
 
 
@@ -62,7 +63,7 @@ def crash_env(stack_env):
 
 def test_a_worker_that_dies_after_claiming_leaves_a_job_that_completes_once(
         api, user, openrouter, crash_env, tmp_path):
-    first = Stack(crash_env, tmp_path / "first.log").start()
+    first = StackProcess(crash_env, tmp_path / "first.log").start()
     first_api = Client(first.url)
     prompt = unique("[slow-once] Survives a crash")
     queued = submit(first_api, user, prompt)
@@ -72,7 +73,7 @@ def test_a_worker_that_dies_after_claiming_leaves_a_job_that_completes_once(
     assert first_api.get(f"/generate-content/{queued['jobId']}",
                          token=user["token"]).json()["status"] == "processing"
     first.stop(signal.SIGKILL)
-    second = Stack(crash_env, tmp_path / "second.log").start()
+    second = StackProcess(crash_env, tmp_path / "second.log").start()
     try:
         job = wait_until_finished(api, user, queued["jobId"], timeout=30)
     finally:

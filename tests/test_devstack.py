@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from chalicelib import settings
-from tests.conftest import ROOT, Client, Stack
+from devstack.services import StackProcess
+from tests.conftest import ROOT, Client
 
 SERVICE_VARIABLES = ("MONGODB_URI", "REDIS_URL", "SQS_ENDPOINT_URL", "JWT_SECRET")
 
@@ -34,7 +35,7 @@ def is_listening(port):
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_run_starts_every_service_and_stops_them_all(bare_env, tmp_path, stop_signal):
-    stack = Stack(bare_env, tmp_path / "run.log").start()
+    stack = StackProcess(bare_env, tmp_path / "run.log").start()
     user = Client(stack.url).register()
     stack.stop(stop_signal)
     log = stack.log()
@@ -46,10 +47,10 @@ def test_run_starts_every_service_and_stops_them_all(bare_env, tmp_path, stop_si
 
 
 def test_data_and_the_local_secret_survive_a_restart(bare_env, tmp_path):
-    first = Stack(bare_env, tmp_path / "first.log").start()
+    first = StackProcess(bare_env, tmp_path / "first.log").start()
     user = Client(first.url).register()
     first.stop()
-    second = Stack(bare_env, tmp_path / "second.log").start()
+    second = StackProcess(bare_env, tmp_path / "second.log").start()
     try:
         client = Client(second.url)
         assert client.get("/auth/me", token=user["token"]).status_code == 200

@@ -7,7 +7,8 @@ import boto3
 import pytest
 
 from devstack import services
-from tests.conftest import Client, Stack
+from devstack.services import StackProcess
+from tests.conftest import Client
 from tests.test_generation import submit, unique, wait_until_finished
 
 
@@ -21,7 +22,7 @@ def faulty(stack_env, backing, logs, tmp_path):
            "REDIS_URL": redis.url,
            "GENERATION_DELAY_SECONDS": "1", "QUEUE_VISIBILITY_TIMEOUT_SECONDS": "2",
            "MAX_RECEIVE_COUNT": "2"}
-    stack = Stack(env, tmp_path / "stack.log").start()
+    stack = StackProcess(env, tmp_path / "stack.log").start()
     state = {"api": Client(stack.url), "mongo": mongo, "sqs": sqs, "redis": redis,
              "storage": str(tmp_path / "mongo")}
     yield state

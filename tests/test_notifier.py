@@ -15,7 +15,8 @@ import pytest
 import socketio
 
 from devstack import services
-from tests.conftest import ROOT, JWT_SECRET, Client, Stack
+from devstack.services import StackProcess
+from tests.conftest import ROOT, JWT_SECRET, Client
 from tests.test_generation import submit, unique, wait_until_finished
 
 JS_CLIENT = ROOT / "tests" / "js"
@@ -199,7 +200,7 @@ def test_events_still_arrive_after_redis_restarts(stack_env, user, logs, tmp_pat
     # take its jobs.
     env = {**stack_env, "REDIS_URL": redis.url, "JOBS_QUEUE_NAME": "redis-restart-jobs",
            "DEAD_LETTER_QUEUE_NAME": "redis-restart-dlq"}
-    stack = Stack(env, tmp_path / "stack.log").start()
+    stack = StackProcess(env, tmp_path / "stack.log").start()
     listener = Listener(stack.url, user["token"]).connect()
     try:
         redis.stop()

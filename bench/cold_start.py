@@ -1,0 +1,102 @@
+"""Cold start: a fresh process that imports the app and serves its first
+request (GET /auth/me: settings, MongoClient, indexes, token, user), against a
+bare Chalice hello-world that imports pymongo and pings MongoDB."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import percentile
+from devstack import services
+
+RUNS = 12
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in the fresh process: import, then one API-Gateway-shaped event.
+FIRST_REQUEST = """
+import sys
+sys.path.insert(0, {path!r})
+from app import app
+event = {{"path": {route!r}, "httpMethod": "GET", "body": None, "isBase64Encoded": False,
+         "headers": {{"authorization": "Bearer " + {token!r}}},
+         "multiValueQueryStringParameters": None, "pathParameters": None,
+         "stageVariables": None,
+         "requestContext": {{"resourcePath": {route!r}, "httpMethod": "GET"}}}}
+response = app(event, None)
+assert response["statusCode"] == 200, response
+print("served", flush=True)
+"""
+
+
+def lambda_python():
+    """A virtualenv with only what the Lambda package holds (requirements.txt
+    and chalice): the dev environment also has cryptography, which PyJWT
+    imports when present (~60 ms) although HS256 never uses it."""
+    venv = ROOT / ".data" / "bench-lambda-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print("creating the Lambda-like virtualenv for the benchmark ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r",
+                        str(ROOT / "requirements.txt"), "chalice==1.34.0"], check=True)
+    return str(python)
+
+
+def spawn_seconds(python, code, env):
+    """From spawning the process to its first response (its exit, which
+    pymongo slows down by closing its monitors, is not counted)."""
+    started = time.perf_counter()
+    child = subprocess.Popen([python, "-c", code], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    served = child.stdout.readline() == "served\n"
+    elapsed = time.perf_counter() - started
+    child.wait()
+    if not served:
+        raise RuntimeError("the first request failed")
+    return elapsed
+
+
+def main():
+    with tempfile.TemporaryDirectory() as scratch:
+        mongo = services.start_mongo(":memory:", Path(scratch))
+        try:
+            env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench",
+                   "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256"}
+            token = _user_token(env)
+            ours = FIRST_REQUEST.format(path=str(ROOT), route="/auth/me", token=token)
+            hello = FIRST_REQUEST.format(path=str(ROOT / "bench" / "hello_app"), route="/",
+                                         token="")
+            for label, python in (("Lambda package", lambda_python()),
+                                  ("dev virtualenv", sys.executable)):
+                app_times, hello_times = [], []
+                for _ in range(RUNS):
+                    app_times.append(spawn_seconds(python, ours, env))
+                    hello_times.append(spawn_seconds(python, hello, env))
+                report(label, app_times, hello_times)
+        finally:
+            mongo.stop()
+
+
+def report(label, app_times, hello_times):
+    app_median, hello_median = percentile(app_times, 0.5), percentile(hello_times, 0.5)
+    print(f"{label}: process start to first response, {RUNS} runs each")
+    print(f"  app.py GET /auth/me : median {app_median * 1000:.0f} ms, "
+          f"p90 {percentile(app_times, 0.9) * 1000:.0f} ms")
+    print(f"  hello + pymongo     : median {hello_median * 1000:.0f} ms, "
+          f"p90 {percentile(hello_times, 0.9) * 1000:.0f} ms")
+    print(f"  ratio               : {app_median / hello_median:.2f}x (target <= 1.3x)")
+
+
+def _user_token(env):
+    code = ("from chalicelib import auth\n"
+            "print(auth.register({'name': 'Bench', 'email': 'cold@example.com',"
+            " 'password': 'pw'})['token'])")
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "BCRYPT_ROUNDS": "4"},
+                          cwd=ROOT, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+if __name__ == "__main__":
+    main()

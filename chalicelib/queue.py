@@ -8,19 +8,22 @@ from chalicelib import settings
 MAX_VISIBILITY_SECONDS = 43200
 
 
-@functools.lru_cache(maxsize=1)
-def client():
+@functools.lru_cache(maxsize=2)
+def client(read_timeout=10):
+    """The SQS client. Few, quick retries by default: an unreachable queue must
+    become a prompt 500 at POST time, not a request that hangs. A consumer
+    that long-polls asks for a read timeout longer than its wait, since a
+    receive that times out on our side still hides its messages for the
+    whole visibility timeout."""
     # Imported here: boto3 costs a cold start ~150 ms, and only job
     # submission and the worker need it.
     import boto3
     from botocore.config import Config
 
     config = settings.get()
-    # Few, quick retries: an unreachable queue must become a prompt 500 at
-    # POST time, not a request that hangs.
     return boto3.client("sqs", region_name=config.aws_region,
                         endpoint_url=config.sqs_endpoint_url,
-                        config=Config(connect_timeout=2, read_timeout=10,
+                        config=Config(connect_timeout=2, read_timeout=read_timeout,
                                       retries={"max_attempts": 2, "mode": "standard"}))
 
 

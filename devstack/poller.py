@@ -12,6 +12,7 @@ log = logging.getLogger("devstack.poller")
 
 WORKER_TIMEOUT_SECONDS = 60
 WAIT_SECONDS = 2
+RECEIVE_TIMEOUT_SECONDS = 60
 
 
 class Poller:
@@ -47,7 +48,7 @@ class Poller:
                 self._stop.wait(1)
 
     def poll_once(self, url, handler):
-        sqs = queue.client()
+        sqs = queue.client(read_timeout=RECEIVE_TIMEOUT_SECONDS)
         messages = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT_SECONDS,
             AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])

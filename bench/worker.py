@@ -1,0 +1,87 @@
+"""500 jobs due at the same moment, a fake AI answering in 50 ms: throughput
+of the local worker (pollers feeding the Lambda handler), how late each job
+starts after its scheduledFor, and AI calls per job."""
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from bench import percentile
+
+JOBS = 500
+LEAD_SECONDS = 3
+CONCURRENCY = (4, 8, 16)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as scratch:
+        from devstack import services
+        from tests.fake_openrouter import API_KEY, FakeOpenRouter
+        logs = Path(scratch)
+        started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
+                   services.start_sqs(logs)]
+        fake = FakeOpenRouter(delay=0.05)
+        os.environ.update({
+            "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
+            "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
+            "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "STAGE": "bench",
+            "LOG_LEVEL": "WARNING"})
+        try:
+            print(f"{'pollers':>8}{'jobs/s':>9}{'late p50':>10}{'late p99':>10}{'late max':>10}"
+                  f"{'<=1.5s':>8}{'AI calls/job':>14}")
+            for concurrency in CONCURRENCY:
+                fake.calls.clear()
+                run(concurrency, fake)
+        finally:
+            fake.stop()
+            for service in started:
+                service.stop()
+
+
+def run(concurrency, fake):
+    from chalicelib import clock, db, queue, settings
+    from devstack.poller import Poller
+    from devstack.stack import ensure_queues
+
+    settings.get.cache_clear()
+    os.environ["WORKER_CONCURRENCY"] = str(concurrency)
+    config = settings.get()
+    ensure_queues(config)
+    jobs = db.get().jobs
+    due = clock.now() + timedelta(seconds=LEAD_SECONDS)
+    batch = f"bench-{uuid.uuid4().hex[:8]}"
+    ids = [str(uuid.uuid4()) for _ in range(JOBS)]
+    jobs.insert_many([{"jobId": job_id, "userId": batch, "prompt": f"{batch} {index}",
+                       "contentType": "Social Media Caption", "status": "queued",
+                       "scheduledFor": due, "createdAt": due, "updatedAt": due, "__v": 0}
+                      for index, job_id in enumerate(ids)])
+    sqs, url = queue.client(), queue.jobs_url()
+    for start in range(0, JOBS, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": json.dumps({"jobId": job_id}),
+             "DelaySeconds": LEAD_SECONDS}
+            for n, job_id in enumerate(ids[start:start + 10])])
+    poller = Poller.for_app(config)
+    poller.start()
+    try:
+        while jobs.count_documents({"userId": batch, "status": "completed"}) < JOBS:
+            time.sleep(0.2)
+    finally:
+        poller.stop()
+    done = list(jobs.find({"userId": batch}, {"claimedAt": 1, "completedAt": 1}))
+    late = [(job["claimedAt"] - due).total_seconds() for job in done]
+    finished = max(job["completedAt"] for job in done)
+    rate = JOBS / (finished - due).total_seconds()
+    within = sum(1 for seconds in late if seconds <= 1.5)
+    calls = len(fake.calls) / JOBS
+    print(f"{concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
+          f"{percentile(late, 0.99):>9.2f}s{max(late):>9.2f}s{within:>5}/{JOBS}"
+          f"{calls:>14.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench
+.PHONY: run test bench package deploy
+
+STAGE ?= dev
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -21,3 +23,16 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) -m bench
+
+# The SAM templates and Lambda bundle for STAGE, built offline into infra/build/.
+package: $(INSTALLED)
+	$(PY) -m infra.package $(STAGE)
+
+# Needs the AWS CLI and credentials; see docs/operations.md for the parameters.
+deploy: package
+	aws cloudformation package --template-file infra/build/$(STAGE)/sam.yaml \
+	  --s3-bucket $(DEPLOY_BUCKET) --output-template-file infra/build/$(STAGE)/packaged.yaml
+	aws cloudformation deploy --template-file infra/build/$(STAGE)/packaged.yaml \
+	  --stack-name ai-content-generator-$(STAGE) \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --parameter-overrides $(PARAMETERS)

@@ -14,10 +14,22 @@ from chalicelib.errors import ApiError
 log = logging.getLogger("notifier")
 
 
+class _JobLoggingRedisManager(socketio.AsyncRedisManager):
+    """Logs each relayed `job_completed` with its jobId, so one job can be
+    followed from the API through the worker to the sockets."""
+
+    async def _handle_emit(self, message):
+        data = message.get("data") or [None]
+        if message.get("event") == "job_completed" and isinstance(data[0], dict):
+            log.info("job %s: job_completed relayed to %s", data[0].get("jobId"),
+                     message.get("room"))
+        await super()._handle_emit(message)
+
+
 def create_server() -> socketio.AsyncServer:
     config = settings.get()
     # The logger is passed in so Redis connection failures are visible.
-    manager = socketio.AsyncRedisManager(config.redis_url, logger=log)
+    manager = _JobLoggingRedisManager(config.redis_url, logger=log)
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
                                   cors_allowed_origins=_allowed_origin)
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench package deploy
+.PHONY: run test bench package deploy browser
 
 STAGE ?= dev
 
@@ -18,8 +18,16 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	$(PY) -m devstack
 
-test: $(INSTALLED)
+test: $(INSTALLED) browser
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (browser downloads are not
+# possible); install it when it is missing and apt-get may be used.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	} || echo "Chromium is not installed: the browser tests will be skipped"
 
 bench: $(INSTALLED)
 	$(PY) -m bench

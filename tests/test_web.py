@@ -1,0 +1,189 @@
+"""The web client in a real browser (Debian's Chromium driven by Playwright)
+against the whole local stack: what a person does, step by step."""
+import re
+import shutil
+import time
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium "
+                    "when it runs as root with apt-get)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser, stack):
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(base_url=stack.url)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def register(page, name="Ada Lovelace"):
+    email = f"web-{time.monotonic_ns()}@example.com"
+    form = page.locator("#register-form")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill("password123")
+    form.get_by_role("button", name="Register").click()
+    page.locator("#who").filter(has_text=name).wait_for()
+    return email
+
+
+def add_item(page, title, body, kind="Blog Post Outline"):
+    form = page.locator("#create-form")
+    form.get_by_label("Title").fill(title)
+    form.get_by_label("Type").select_option(kind)
+    form.get_by_label("Body (Markdown)").fill(body)
+    form.get_by_role("button", name="Add to library").click()
+    page.locator("#library .item", has_text=title).wait_for()
+
+
+def generate(page, prompt):
+    form = page.locator("#generate-form")
+    form.get_by_label("What should it be about?").fill(prompt)
+    form.get_by_label("Content type").select_option("Product Description")
+    form.get_by_role("button", name="Generate").click()
+    return page.locator("#jobs .job", has_text=prompt)
+
+
+def test_a_person_registers_and_manages_the_library(new_page):
+    page = new_page()
+    register(page)
+    add_item(page, "Summer campaign", "# Sunny\n\n- beaches")
+    add_item(page, "Winter notes", "Snow **everywhere**")
+    assert page.locator("#library .item h3").all_inner_texts() == ["Winter notes",
+                                                                   "Summer campaign"]
+    assert page.locator("#library .item", has_text="Winter notes").locator("strong") \
+        .inner_text() == "everywhere"
+
+    page.get_by_label("Search the library").fill("sunny")
+    page.wait_for_function("document.querySelectorAll('#library .item').length === 1")
+    assert page.locator("#library .item h3").all_inner_texts() == ["Summer campaign"]
+
+    item = page.locator("#library .item", has_text="Summer campaign")
+    item.get_by_role("button", name="Edit").click()
+    page.locator("#library form.item").get_by_label("Title").fill("Summer campaign v2")
+    page.get_by_role("button", name="Save changes").click()
+    page.locator("#library .item h3", has_text="Summer campaign v2").wait_for()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#library .item", has_text="Summer campaign v2") \
+        .get_by_role("button", name="Delete").click()
+    page.locator("#library .item", has_text="Summer campaign v2").wait_for(state="detached")
+
+
+def test_contract_errors_are_shown_to_the_person(new_page):
+    page = new_page()
+    form = page.locator("#login-form")
+    form.get_by_label("Email").fill("nobody@example.com")
+    form.get_by_label("Password").fill("wrong")
+    form.get_by_role("button", name="Log in").click()
+    error = form.locator(".error")
+    error.filter(has_text="Invalid credentials").wait_for()
+    assert error.inner_text() == "Invalid credentials"
+
+
+def test_a_generation_counts_down_arrives_over_the_socket_and_is_saved(new_page):
+    page = new_page()
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    job = generate(page, "Reusable water bottle")
+    job.locator(".status", has_text=re.compile(r"Starting in \d+ s")).wait_for()
+    job.locator(".status.completed").wait_for()
+    assert "Content about: Reusable water bottle" in job.locator(".markdown").inner_text()
+    job.get_by_label("Title (optional)").fill("Bottle copy")
+    job.get_by_role("button", name="Save to library").click()
+    job.get_by_text("Saved to your library.").wait_for()
+    saved = page.locator("#library .item", has_text="Bottle copy")
+    saved.wait_for()
+    assert saved.locator(".badge").inner_text() == "Product Description"
+    page.reload()
+    page.locator("#jobs .job", has_text="Reusable water bottle").locator(
+        ".status.completed").wait_for()
+
+
+def test_another_person_sees_none_of_it(new_page):
+    owner = new_page()
+    register(owner, "Owner")
+    add_item(owner, "Private notes", "mine")
+    job = generate(owner, "Owner only prompt")
+    stranger = new_page()
+    register(stranger, "Stranger")
+    stranger.locator("#socket-state", has_text="live").wait_for()
+    job.locator(".status.completed").wait_for()
+    stranger.wait_for_timeout(500)
+    assert stranger.locator("#jobs .job").count() == 0
+    assert stranger.locator("#library .item").count() == 0
+
+
+def test_without_the_socket_the_result_arrives_by_polling(browser, stack):
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.route("**/socket.io/**", lambda route: route.abort())
+    try:
+        page = context.new_page()
+        page.goto("/")
+        register(page)
+        page.locator("#socket-state", has_text="polling").wait_for()
+        job = generate(page, "Polled prompt")
+        job.locator(".status.completed").wait_for()
+        assert "Content about: Polled prompt" in job.locator(".markdown").inner_text()
+    finally:
+        context.close()
+
+
+def test_markup_in_a_body_renders_inert(new_page):
+    page = new_page()
+    register(page)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    add_item(page, "Hostile", '<img src="x" onerror="window.pwned=1;alert(1)">'
+                              '<script>window.pwned=2</script>\n\n[link](javascript:alert(3))')
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.pwned") is None
+    assert dialogs == []
+    body = page.locator("#library .item", has_text="Hostile").locator(".markdown")
+    assert body.locator("script").count() == 0
+    assert body.locator("[onerror]").count() == 0
+    assert "javascript:" not in body.inner_html()
+
+
+def test_a_401_returns_the_person_to_the_login_page(new_page):
+    page = new_page()
+    register(page)
+    page.evaluate("localStorage.setItem('access_token', 'not-a-valid-token')")
+    page.reload()
+    page.locator("#login-form").wait_for()
+    assert page.evaluate("localStorage.getItem('access_token')") is None
+
+
+def test_logout_clears_the_token_and_closes_the_socket(new_page):
+    page = new_page()
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    page.get_by_role("button", name="Log out").click()
+    page.locator("#login-form").wait_for()
+    assert page.evaluate("localStorage.getItem('access_token')") is None

@@ -1,5 +1,5 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
-from chalice import CORSConfig, Response
+from chalice import CORSConfig, Rate, Response
 
 from chalicelib import auth, content, errors, jobs, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
@@ -89,3 +89,8 @@ def process_jobs(event):
 @app.on_sqs_message(queue=settings.queue_names()[1], batch_size=10, name="dead_letters")
 def process_dead_letters(event):
     return worker.process_dead_letters(event.to_dict()["Records"])
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")
+def sweep_stale_jobs(event):
+    return worker.resend_stale()

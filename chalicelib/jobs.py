@@ -164,6 +164,22 @@ def event_payload(job: dict) -> dict:
     return payload
 
 
+def take_stale():
+    """A job that should long have finished but has no message left to
+    finish it (the API died between insert and send, or a message was lost):
+    queued well past its schedule, or processing well past its lease. It is
+    marked as swept, so concurrent sweepers take each job once per period."""
+    moment = clock.now()
+    overdue = moment - timedelta(seconds=settings.get().stale_job_seconds)
+    return db.get().jobs.find_one_and_update(
+        {"$and": [
+            {"$or": [{"status": "queued", "scheduledFor": {"$lt": overdue}},
+                     {"status": "processing", "claimExpiresAt": {"$lt": overdue}}]},
+            {"$or": [{"sweptAt": {"$exists": False}}, {"sweptAt": {"$lt": overdue}}]},
+        ]},
+        {"$set": {"sweptAt": moment}})
+
+
 def _finish(job_id, condition, status, fields):
     moment = clock.now()
     return db.get().jobs.find_one_and_update(

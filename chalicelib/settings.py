@@ -43,6 +43,8 @@ class Settings:
     queue_visibility_timeout_seconds: int
     max_receive_count: int
     worker_concurrency: int
+    stale_job_seconds: int
+    sweep_interval_seconds: int
 
 
     @property
@@ -106,6 +108,8 @@ def from_env(env) -> Settings:
                                                  360, 1, 43200),
         max_receive_count=_number(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
         worker_concurrency=_number(env, "WORKER_CONCURRENCY", 8, 1, 64),
+        stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
+        sweep_interval_seconds=_number(env, "SWEEP_INTERVAL_SECONDS", 300, 1, 3600),
     )
 
 

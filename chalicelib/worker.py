@@ -87,6 +87,21 @@ def process_dead_letter(record):
     notify.job_completed(jobs.event_payload(finished))
 
 
+def resend_stale(limit=100) -> dict:
+    """Give each stale job a new message; the worker's claim makes a
+    duplicate harmless, so re-sending is always safe."""
+    resent = []
+    while len(resent) < limit:
+        job = jobs.take_stale()
+        if job is None:
+            break
+        queue.send_job(job["jobId"], 0)
+        log.warning("job %s: still %s with no message to finish it; message re-sent",
+                    job["jobId"], job["status"])
+        resent.append(job["jobId"])
+    return {"resent": resent}
+
+
 def _per_record(records, handle) -> dict:
     failures = []
     for record in records:

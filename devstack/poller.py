@@ -1,6 +1,7 @@
-"""What AWS's SQS event source mapping does for the worker Lambda, locally:
-long-poll the queues, hand Lambda-shaped batches to the very handlers that
-run in Lambda, and delete only the records they did not report as failed."""
+"""What AWS's SQS event source mappings and schedule do for the worker
+Lambdas, locally: long-poll the queues, hand Lambda-shaped batches to the very
+handlers that run in Lambda, delete only the records they did not report as
+failed, and invoke the sweeper on its interval."""
 import logging
 import threading
 
@@ -16,11 +17,15 @@ RECEIVE_TIMEOUT_SECONDS = 60
 
 
 class Poller:
-    def __init__(self, consumers):
-        """`consumers`: (queue URL, handler(event, context), how many pollers)."""
+    def __init__(self, consumers, sweeper=None, sweep_interval=300):
+        """`consumers`: (queue URL, handler(event, context), how many pollers);
+        `sweeper`: a scheduled handler(event, context) run every `sweep_interval` s."""
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(url, handler), daemon=True)
                          for url, handler, count in consumers for _ in range(count)]
+        if sweeper:
+            self._threads.append(threading.Thread(target=self._sweep, daemon=True,
+                                                  args=(sweeper, sweep_interval)))
 
     @classmethod
     def for_app(cls, config):
@@ -28,7 +33,8 @@ class Poller:
         import app
         return cls([(queue.url(config.jobs_queue_name), app.process_jobs,
                       config.worker_concurrency),
-                     (queue.url(config.dead_letter_queue_name), app.process_dead_letters, 1)])
+                     (queue.url(config.dead_letter_queue_name), app.process_dead_letters, 1)],
+                   sweeper=app.sweep_stale_jobs, sweep_interval=config.sweep_interval_seconds)
 
     def start(self):
         for thread in self._threads:
@@ -46,6 +52,16 @@ class Poller:
             except Exception:
                 log.exception("polling %s failed; retrying", url)
                 self._stop.wait(1)
+
+    def _sweep(self, handler, interval):
+        # At start too: jobs stranded while nothing ran are picked up at once.
+        while True:
+            try:
+                handler(_scheduled_event(), LambdaContext("sweeper", 256, 60_000))
+            except Exception:
+                log.exception("sweeping stale jobs failed; trying again later")
+            if self._stop.wait(interval):
+                return
 
     def poll_once(self, url, handler):
         sqs = queue.client(read_timeout=RECEIVE_TIMEOUT_SECONDS)
@@ -83,3 +99,9 @@ def _record(message, url):
             queue.client().meta.region_name, url.rsplit("/", 1)[-1]),
         "awsRegion": queue.client().meta.region_name,
     }
+
+
+def _scheduled_event():
+    return {"version": "0", "id": "local", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "000000000000", "time": "",
+            "region": queue.client().meta.region_name, "resources": [], "detail": {}}

@@ -4,6 +4,8 @@ finished job."""
 import json
 import signal
 import time
+import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -81,3 +83,30 @@ def test_a_worker_that_dies_after_claiming_leaves_a_job_that_completes_once(
     assert job["status"] == "completed"
     assert job["generatedContent"] == f"# Generated\n\nContent about: {prompt}"
     assert len(openrouter.calls_for(prompt)) == 2
+
+
+@pytest.fixture
+def sweeping_env(stack_env):
+    return {**stack_env, "JOBS_QUEUE_NAME": "sweep-jobs", "DEAD_LETTER_QUEUE_NAME": "sweep-dlq",
+            "STALE_JOB_SECONDS": "1", "SWEEP_INTERVAL_SECONDS": "1"}
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_and_completes_once(
+        user, openrouter, sweeping_env, tmp_path):
+    from chalicelib import clock, db
+    prompt = unique("Lost message")
+    moment = clock.now()
+    job_id = str(uuid.uuid4())
+    # As if the API died between storing the job and sending its message.
+    db.get().jobs.insert_one({
+        "jobId": job_id, "userId": db.object_id(user["_id"]), "prompt": prompt,
+        "contentType": "Blog Post Outline", "status": "queued",
+        "scheduledFor": moment - timedelta(seconds=5), "createdAt": moment,
+        "updatedAt": moment, "__v": 0})
+    sweeping = StackProcess(sweeping_env, tmp_path / "stack.log").start()
+    try:
+        job = wait_until_finished(Client(sweeping.url), user, job_id)
+    finally:
+        sweeping.stop()
+    assert job["status"] == "completed"
+    assert len(openrouter.calls_for(prompt)) == 1

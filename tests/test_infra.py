@@ -80,7 +80,7 @@ def test_handlers_are_the_apps_own(resources):
 
 
 def test_secrets_come_from_secrets_manager(resources):
-    for name in ("APIHandler", "Worker", "DeadLetters"):
+    for name in ("APIHandler", "Worker", "DeadLetters", "Sweeper"):
         variables = resources[name]["Properties"]["Environment"]["Variables"]
         assert variables["STAGE"] == "dev"
         for secret in ("JWT_SECRET", "MONGODB_URI", "OPENROUTER_API_KEY"):
@@ -150,6 +150,16 @@ def test_the_dead_letter_consumer_may_only_consume_the_dead_letter_queue(resourc
     assert {a for a in actions if a.startswith("sqs:")} == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     assert actions["sqs:ReceiveMessage"] == "arn:*:sqs:*:*:generation-jobs-dlq"
+
+
+def test_the_sweeper_runs_every_five_minutes_and_may_only_send(resources):
+    sweeper = resources["Sweeper"]["Properties"]
+    assert sweeper["Handler"] == "app.sweep_stale_jobs"
+    schedule = next(iter(sweeper["Events"].values()))
+    assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule",
+                                                                      "rate(5 minutes)")
+    actions = policy_actions(resources, "Sweeper")
+    assert {a for a in actions if a.startswith("sqs:")} == {"sqs:GetQueueUrl", "sqs:SendMessage"}
 
 
 def test_unknown_routes_and_gateway_errors_use_the_message_shape(resources):

@@ -88,3 +88,27 @@ def test_a_message_for_a_live_claim_returns_until_the_lease_ends(jobs_queue):
     result, message_ids = deliver(jobs_queue, body)
     assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[body]}]}
     assert jobs.find(job_id)["claimToken"] == holder["claimToken"]
+
+
+def sweep():
+    taken = []
+    while (job := jobs.take_stale()) is not None:
+        taken.append(job["jobId"])
+    return taken
+
+
+def test_a_stale_job_is_swept_once_per_period(backing):
+    user_id = db.object_id("0123456789abcdef01234567")
+    stale = insert_job(user_id, "Stranded", due_in=-3600)
+    fresh = insert_job(user_id, "Just due", due_in=-1)
+    first = sweep()
+    assert stale in first and fresh not in first
+    assert stale not in sweep()
+
+
+def test_a_job_processing_long_past_its_lease_is_swept(backing):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Lost worker")
+    jobs.claim(job_id)
+    db.get().jobs.update_one({"jobId": job_id}, {"$set": {
+        "claimExpiresAt": clock.now() - timedelta(hours=1)}})
+    assert job_id in sweep()

@@ -21,6 +21,7 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     stage: str
+    host: str
     port: int
     notifier_port: int
     mongodb_uri: str
@@ -83,6 +84,7 @@ def from_env(env) -> Settings:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(
         stage=stage,
+        host=env.get("HOST") or "127.0.0.1",
         port=_number(env, "PORT", 5000, 1, 65535),
         notifier_port=_number(env, "NOTIFIER_PORT", 5001, 1, 65535),
         mongodb_uri=_required(env, "MONGODB_URI"),

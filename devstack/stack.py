@@ -29,7 +29,7 @@ class Stack:
             log.warning("OPENROUTER_API_KEY is not set: jobs are answered by the OFFLINE "
                         "provider, whose output says it was produced offline")
         print(f"API and Socket.IO on http://localhost:{config.port}", flush=True)
-        uvicorn.run(asgi, host=os.environ.get("HOST", "127.0.0.1"), port=config.port,
+        uvicorn.run(asgi, host=config.host, port=config.port,
                     log_level=config.log_level.lower(), access_log=False,
                     timeout_graceful_shutdown=3)
 

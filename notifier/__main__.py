@@ -1,7 +1,6 @@
 """`python -m notifier`: the notifier on its own port (NOTIFIER_PORT), as it
 runs in its container."""
 import logging
-import os
 import sys
 
 import uvicorn
@@ -18,9 +17,9 @@ def main():
         sys.exit(2)
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(asgi_app(), host=os.environ.get("HOST", "0.0.0.0"),
-                port=config.notifier_port, log_level=config.log_level.lower(),
-                lifespan="off", access_log=False, timeout_graceful_shutdown=3)
+    uvicorn.run(asgi_app(), host=config.host, port=config.notifier_port,
+                log_level=config.log_level.lower(), lifespan="off", access_log=False,
+                timeout_graceful_shutdown=3)
 
 
 if __name__ == "__main__":

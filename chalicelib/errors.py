@@ -15,7 +15,6 @@ MAX_BODY_BYTES = 256 * 1024
 # are the contract-shaped messages that replace them.
 CHALICE_MESSAGES = {
     400: "Bad request",
-    404: "Not found",
     405: "Method not allowed",
     415: "Content-Type must be application/json",
     500: "Server error",

@@ -47,6 +47,8 @@ class FakeOpenRouter:
             return 200, {}, _completion(f"Slow answer to: {prompt}"), 30
         if "[slow-once]" in prompt and count == 1:
             return 200, {}, _completion(f"Slow answer to: {prompt}"), 30
+        if "[one-second]" in prompt:
+            return 200, {}, _completion(f"# Generated\n\nContent about: {prompt}"), 1
         if "[choice-error]" in prompt:
             body = _completion("")
             body["choices"][0]["error"] = {"code": 502, "message": "Upstream provider error"}

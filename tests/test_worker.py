@@ -112,3 +112,23 @@ def test_a_job_processing_long_past_its_lease_is_swept(backing):
     db.get().jobs.update_one({"jobId": job_id}, {"$set": {
         "claimExpiresAt": clock.now() - timedelta(hours=1)}})
     assert job_id in sweep()
+
+
+def test_every_record_of_a_batch_shares_the_time_the_function_has(jobs_queue):
+    user_id = db.object_id("0123456789abcdef01234567")
+    ids = [insert_job(user_id, f"[one-second] batch {n} {uuid.uuid4()}") for n in range(5)]
+    bodies = [json.dumps({"jobId": job_id}) for job_id in ids]
+    sqs = queue.client()
+    for body in bodies:
+        sqs.send_message(QueueUrl=jobs_queue, MessageBody=body)
+    messages = []
+    while len(messages) < len(bodies):
+        received = sqs.receive_message(QueueUrl=jobs_queue, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", [])
+        messages += [message for message in received if message["Body"] in bodies]
+    # Each AI call takes a second and the function has four left (two kept
+    # in reserve): one after the other, the later jobs would time out.
+    result = app.process_jobs({"Records": [_record(m, jobs_queue) for m in messages]},
+                              LambdaContext("worker", 256, 4_000))
+    assert result == {"batchItemFailures": []}
+    assert [jobs.find(job_id)["status"] for job_id in ids] == ["completed"] * 5

@@ -37,7 +37,7 @@ class Settings:
     redis_url: Optional[str]
     openrouter_api_key: Optional[str]
     openrouter_base_url: str
-    openrouter_model: str
+    openrouter_models: tuple
     openrouter_timeout_seconds: float
     claim_lease_seconds: int
     bcrypt_rounds: int
@@ -102,7 +102,7 @@ def from_env(env) -> Settings:
         openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
                              or OPENROUTER_URL).rstrip("/"),
-        openrouter_model=env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",
+        openrouter_models=_models(env),
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
@@ -113,6 +113,19 @@ def from_env(env) -> Settings:
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
         sweep_interval_seconds=_number(env, "SWEEP_INTERVAL_SECONDS", 300, 1, 3600),
     )
+
+
+def _models(env):
+    """OPENROUTER_MODELS, first the primary then its fallbacks; else the one
+    OPENROUTER_MODEL."""
+    raw = env.get("OPENROUTER_MODELS")
+    if not raw:
+        return (env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",)
+    models = tuple(name.strip() for name in raw.split(","))
+    if not all(models):
+        raise SettingsError(f"OPENROUTER_MODELS must be model names separated by commas, "
+                            f"got {raw!r}")
+    return models
 
 
 def _required(env, name):

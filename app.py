@@ -79,6 +79,11 @@ def save_job(job_id):
     return Response(jobs.save(user, job_id, _body()), status_code=201)
 
 
+@app.route("/usage", methods=["GET"])
+def usage():
+    return {"month": jobs.usage_totals(_user())}
+
+
 # Queue names are read at import because `chalice package` writes them into
 # the event source mappings.
 @app.on_sqs_message(queue=settings.queue_names()[0], batch_size=10, name="worker")

@@ -73,7 +73,7 @@ def status_for(user: dict, job_id: str) -> dict:
             view[key] = job[key]
     if "completedAt" in job:
         view["completedAt"] = clock.iso(job["completedAt"])
-    return view
+    return {**view, **_spend(job)}
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
@@ -111,7 +111,28 @@ def document(job: dict) -> dict:
             value = str(value)
         view[key] = value
     view["__v"] = job.get("__v", 0)
-    return view
+    return {**view, **_spend(job)}
+
+
+def _spend(job: dict) -> dict:
+    """`usage` and `model`, additions to the contract's job, when known."""
+    return {key: job[key] for key in ("usage", "model") if job.get(key)}
+
+
+def usage_totals(user: dict) -> dict:
+    """The user's jobs submitted this calendar month (UTC) and the tokens and
+    cost of those that report usage."""
+    start = clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    totals = {"start": clock.iso(start), "jobs": 0, "promptTokens": 0,
+              "completionTokens": 0, "totalTokens": 0, "cost": 0}
+    for job in db.get().jobs.find({"userId": user["_id"], "createdAt": {"$gte": start}},
+                                  {"usage": 1}):
+        totals["jobs"] += 1
+        for key in ("promptTokens", "completionTokens", "totalTokens", "cost"):
+            totals[key] += (job.get("usage") or {}).get(key, 0)
+    # Costs are fractions of a cent; summing floats leaves noise in the tail.
+    totals["cost"] = round(totals["cost"], 8)
+    return totals
 
 
 def find(job_id: str):

@@ -27,6 +27,8 @@ def _ensure_indexes(database):
     database.contents.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_index("jobId", unique=True)
     database.jobs.create_index([("userId", 1), ("createdAt", -1)])
+    # The notifier's catch-up: a user's jobs finished since a moment.
+    database.jobs.create_index([("userId", 1), ("completedAt", 1)])
 
 
 def object_id(text):

@@ -185,6 +185,13 @@ def event_payload(job: dict) -> dict:
     return payload
 
 
+def finished_since(user_id, since, limit: int) -> list:
+    """The user's jobs finished after `since`, oldest first."""
+    return list(db.get().jobs.find(
+        {"userId": user_id, "completedAt": {"$gt": since}, "status": {"$in": list(FINISHED)}}
+    ).sort([("completedAt", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]).limit(limit))
+
+
 def take_stale():
     """A job that should long have finished but has no message left to
     finish it (the API died between insert and send, or a message was lost):

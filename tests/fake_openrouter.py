@@ -82,9 +82,10 @@ class FakeOpenRouter:
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length))
                 prompt = request["messages"][-1]["content"]
-                count = fake._record({"prompt": prompt, "request": request,
-                                      "authorization": self.headers.get("Authorization"),
-                                      "path": self.path, "at": time.time()})
+                call = {"prompt": prompt, "request": request,
+                        "authorization": self.headers.get("Authorization"),
+                        "path": self.path, "at": time.time()}
+                count = fake._record(call)
                 if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                     status, headers, answer, wait = 401, {}, {"error": {"message": "No auth"}}, 0
                 elif not request.get("stream"):
@@ -97,7 +98,7 @@ class FakeOpenRouter:
                 self.close_connection = True
                 try:
                     if status == 200:
-                        self._stream(answer.events(request))
+                        self._stream(answer.events(request), call)
                     else:
                         self._json(status, headers, answer)
                 except OSError:
@@ -113,7 +114,7 @@ class FakeOpenRouter:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _stream(self, events):
+            def _stream(self, events, call):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -131,6 +132,8 @@ class FakeOpenRouter:
                     data = event.encode()
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()
+                    if event.startswith("data: {"):
+                        call.setdefault("first_chunk_at", time.time())
                 self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args):

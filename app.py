@@ -79,6 +79,11 @@ def save_job(job_id):
     return Response(jobs.save(user, job_id, _body()), status_code=201)
 
 
+@app.route("/generate-content/{job_id}/cancel", methods=["POST"])
+def cancel_job(job_id):
+    return jobs.cancel(_user(), job_id)
+
+
 @app.route("/usage", methods=["GET"])
 def usage():
     return {"month": jobs.usage_totals(_user())}

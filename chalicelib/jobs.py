@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, queue, settings, validation
+from chalicelib import clock, content, db, notify, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 FINISHED = ("completed", "failed", "error")
+CANCELLED = "Cancelled by the user"
 ESTIMATED_AI_SECONDS = 30
 INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
 
@@ -64,7 +65,22 @@ def list_for(user: dict) -> list:
 
 
 def status_for(user: dict, job_id: str) -> dict:
+    return _status_view(_owned(user, job_id))
+
+
+def cancel(user: dict, job_id: str) -> dict:
+    """The owner stops a job that has not finished: it ends failed at once
+    and its sockets are told; a worker streaming it stops at its next look."""
     job = _owned(user, job_id)
+    cancelled = None if job["status"] in FINISHED else cancel_unfinished(job_id, user["_id"])
+    if cancelled is None:
+        raise ApiError(400, "Job already finished", currentStatus=find(job_id)["status"])
+    log.info("job %s: cancelled by its owner", job_id)
+    notify.job_completed(event_payload(cancelled))
+    return _status_view(cancelled)
+
+
+def _status_view(job: dict) -> dict:
     view = {key: job[key] for key in ("jobId", "status", "contentType", "prompt")}
     view["scheduledFor"] = clock.iso(job["scheduledFor"])
     view["createdAt"] = clock.iso(job["createdAt"])
@@ -155,6 +171,13 @@ def claim(job_id: str):
                   "updatedAt": moment},
          "$inc": {"attempts": 1}},
         return_document=pymongo.ReturnDocument.AFTER)
+
+
+def cancel_unfinished(job_id: str, user_id):
+    """The owner's cancel: a queued or processing job ends failed. The claim
+    token goes, so a worker still streaming cannot write a result."""
+    return _finish(job_id, {"userId": user_id, "status": {"$nin": list(FINISHED)}}, "failed",
+                   {"error": CANCELLED})
 
 
 def complete(job: dict, text: str):

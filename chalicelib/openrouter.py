@@ -1,11 +1,11 @@
 """The AI call: OpenRouter chat completions, bounded in time, with the model,
 its parameters and one system prompt per content type kept here."""
 import email.utils
-import functools
 import logging
 import time
 
 from chalicelib import settings
+from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _backoff(attempt: int) -> float:
     return min(8.0, 0.5 * 2 ** attempt)
 
 
-@functools.lru_cache(maxsize=1)
+@once
 def _session():
     import requests
 

@@ -1,6 +1,6 @@
-"""Generation jobs: the job document is the source of truth, and every state
-change is one conditional update, so redelivered messages and racing workers
-cannot call the AI twice or overwrite each other's results."""
+"""Generation jobs as the API offers them: submitting, the contract's views
+of a job, and saving a result. Every change of a job's state is in
+`lifecycle`."""
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, queue, settings, validation
+from chalicelib import clock, content, db, lifecycle, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("completed", "failed", "error")
 ESTIMATED_AI_SECONDS = 30
 INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
 
@@ -31,19 +30,17 @@ def submit(user: dict, body: dict) -> dict:
         "userId": user["_id"],
         "prompt": fields["prompt"],
         "contentType": fields["contentType"],
-        "status": "queued",
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,
         "__v": 0,
     }
-    db.get().jobs.insert_one(job)
+    lifecycle.create(job)
     try:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
-        _finish(job["jobId"], {"status": "queued"}, "error",
-                {"error": "The job could not be queued; please try again"})
+        lifecycle.mark_error(job["jobId"], "The job could not be queued; please try again")
         raise ApiError(500, "Server error") from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
     return {
@@ -114,44 +111,6 @@ def document(job: dict) -> dict:
     return view
 
 
-def find(job_id: str):
-    return db.get().jobs.find_one({"jobId": job_id})
-
-
-def claim(job_id: str):
-    """Take the job for processing: from `queued`, or from `processing` whose
-    lease has run out (a crashed worker). Returns the job with its claim
-    token, or None when it is finished or someone else holds a live claim."""
-    moment = clock.now()
-    lease = timedelta(seconds=settings.get().claim_lease_seconds)
-    return db.get().jobs.find_one_and_update(
-        {"jobId": job_id, "$or": [
-            {"status": "queued"},
-            {"status": "processing", "claimExpiresAt": {"$lt": moment}},
-        ]},
-        {"$set": {"status": "processing", "claimToken": uuid.uuid4().hex,
-                  "claimedAt": moment, "claimExpiresAt": moment + lease,
-                  "updatedAt": moment},
-         "$inc": {"attempts": 1}},
-        return_document=pymongo.ReturnDocument.AFTER)
-
-
-def complete(job: dict, text: str):
-    return _finish(job["jobId"], {"claimToken": job["claimToken"], "status": "processing"},
-                   "completed", {"generatedContent": text})
-
-
-def fail(job: dict, message: str):
-    return _finish(job["jobId"], {"claimToken": job["claimToken"], "status": "processing"},
-                   "failed", {"error": message})
-
-
-def mark_error(job_id: str, message: str):
-    """A system fault outlived the queue's retries: whatever state the job is
-    in, unless finished, it ends as `error`."""
-    return _finish(job_id, {"status": {"$nin": list(FINISHED)}}, "error", {"error": message})
-
-
 def event_payload(job: dict) -> dict:
     """`job_completed` as the contract defines it: status completed or failed."""
     payload = {"userId": str(job["userId"]), "jobId": job["jobId"],
@@ -162,31 +121,6 @@ def event_payload(job: dict) -> dict:
         payload["error"] = job["error"]
     payload["completedAt"] = clock.iso(job["completedAt"])
     return payload
-
-
-def take_stale():
-    """A job that should long have finished but has no message left to
-    finish it (the API died between insert and send, or a message was lost):
-    queued well past its schedule, or processing well past its lease. It is
-    marked as swept, so concurrent sweepers take each job once per period."""
-    moment = clock.now()
-    overdue = moment - timedelta(seconds=settings.get().stale_job_seconds)
-    return db.get().jobs.find_one_and_update(
-        {"$and": [
-            {"$or": [{"status": "queued", "scheduledFor": {"$lt": overdue}},
-                     {"status": "processing", "claimExpiresAt": {"$lt": overdue}}]},
-            {"$or": [{"sweptAt": {"$exists": False}}, {"sweptAt": {"$lt": overdue}}]},
-        ]},
-        {"$set": {"sweptAt": moment}})
-
-
-def _finish(job_id, condition, status, fields):
-    moment = clock.now()
-    return db.get().jobs.find_one_and_update(
-        {"jobId": job_id, **condition},
-        {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment},
-         "$unset": {"claimToken": "", "claimExpiresAt": ""}},
-        return_document=pymongo.ReturnDocument.AFTER)
 
 
 def _owned(user, job_id):

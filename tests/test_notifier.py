@@ -101,6 +101,18 @@ def test_a_bad_token_is_refused(stack, token):
     assert refusal_for(stack.url, token) == "Not authorized"
 
 
+def test_a_socket_is_disconnected_when_its_token_expires(stack, user, listen):
+    now = int(time.time())
+    token = jwt.encode({"id": user["_id"], "iat": now, "exp": now + 2}, JWT_SECRET,
+                       algorithm="HS256")
+    listener = listen(token)
+    assert listener.client.connected
+    deadline = time.monotonic() + 10
+    while listener.client.connected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not listener.client.connected
+
+
 def test_a_token_for_an_unknown_user_is_refused(stack):
     now = int(time.time())
     token = jwt.encode({"id": "0123456789abcdef01234567", "iat": now, "exp": now + 600},

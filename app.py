@@ -93,12 +93,12 @@ def usage():
 # the event source mappings.
 @app.on_sqs_message(queue=settings.queue_names()[0], batch_size=10, name="worker")
 def process_jobs(event):
-    return worker.process_batch(event.to_dict()["Records"], event.context)
+    return worker.process_batch(event.to_dict()["Records"], event.context, worker.generate)
 
 
 @app.on_sqs_message(queue=settings.queue_names()[1], batch_size=10, name="dead_letters")
 def process_dead_letters(event):
-    return worker.process_dead_letters(event.to_dict()["Records"])
+    return worker.process_batch(event.to_dict()["Records"], event.context, worker.give_up)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")

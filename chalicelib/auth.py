@@ -1,5 +1,4 @@
 """Users, passwords and tokens."""
-import functools
 import time
 
 import bcrypt
@@ -8,6 +7,7 @@ import pymongo.errors
 
 from chalicelib import clock, db, settings, validation
 from chalicelib.errors import ApiError
+from chalicelib.threadsafe import once
 
 TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
 
@@ -74,11 +74,19 @@ def user_for_token(token: str):
 
     Raises ApiError(401, "Not authorized") for a bad, expired or inactive one.
     """
+    return user_for_claims(verified_claims(token))
+
+
+def verified_claims(token: str) -> dict:
+    """The claims of a token signed with our secret and not expired."""
     try:
-        claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
-                            options={"require": ["id", "iat", "exp"]})
+        return jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
+                          options={"require": ["id", "iat", "exp"]})
     except jwt.PyJWTError:
         raise ApiError(401, "Not authorized") from None
+
+
+def user_for_claims(claims: dict):
     user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
     if user_id is None:
         raise ApiError(401, "Not authorized")
@@ -110,6 +118,10 @@ def _matches(password: str, stored: str) -> bool:
     return len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
 
 
-@functools.lru_cache(maxsize=1)
 def _dummy_hash() -> str:
+    return _dummy_hash_at(settings.get().bcrypt_rounds)
+
+
+@once
+def _dummy_hash_at(rounds) -> str:
     return _hash("not a password anyone has")

@@ -1,23 +1,26 @@
 """The MongoDB database: one client per container, created on first use."""
-import functools
-
 import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from chalicelib import settings
+from chalicelib.threadsafe import once
 
 
-@functools.lru_cache(maxsize=1)
 def get():
     config = settings.get()
+    return _database(config.mongodb_uri, config.mongodb_db)
+
+
+@once
+def _database(uri, name):
     # A small pool: a Lambda container serves one request at a time, and the
     # local server's thread pool is small too. Short server selection so a
     # database outage is a prompt 500, not a hung request.
-    client = pymongo.MongoClient(config.mongodb_uri, tz_aware=True, maxPoolSize=16,
+    client = pymongo.MongoClient(uri, tz_aware=True, maxPoolSize=16,
                                  serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
                                  socketTimeoutMS=20000, appname="ai-content")
-    database = client[config.mongodb_db]
+    database = client[name]
     _ensure_indexes(database)
     return database
 
@@ -27,6 +30,9 @@ def _ensure_indexes(database):
     database.contents.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_index("jobId", unique=True)
     database.jobs.create_index([("userId", 1), ("createdAt", -1)])
+    # The sweeper's and the restart's queries: unfinished jobs by their times.
+    database.jobs.create_index([("status", 1), ("scheduledFor", 1)])
+    database.jobs.create_index([("status", 1), ("claimExpiresAt", 1)])
     # The notifier's catch-up: a user's jobs finished since a moment.
     database.jobs.create_index([("userId", 1), ("completedAt", 1)])
 

@@ -1,6 +1,6 @@
-"""Generation jobs: the job document is the source of truth, and every state
-change is one conditional update, so redelivered messages and racing workers
-cannot call the AI twice or overwrite each other's results."""
+"""Generation jobs as the API offers them: submitting, the contract's views
+of a job, and saving a result. Every change of a job's state is in
+`lifecycle`."""
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -8,13 +8,11 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, notify, queue, settings, validation
+from chalicelib import clock, content, db, lifecycle, notify, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("completed", "failed", "error")
-CANCELLED = "Cancelled by the user"
 ESTIMATED_AI_SECONDS = 30
 INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
 
@@ -32,19 +30,17 @@ def submit(user: dict, body: dict) -> dict:
         "userId": user["_id"],
         "prompt": fields["prompt"],
         "contentType": fields["contentType"],
-        "status": "queued",
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,
         "__v": 0,
     }
-    db.get().jobs.insert_one(job)
+    lifecycle.create(job)
     try:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
-        _finish(job["jobId"], {"status": "queued"}, "error",
-                {"error": "The job could not be queued; please try again"})
+        lifecycle.mark_error(job["jobId"], "The job could not be queued; please try again")
         raise ApiError(500, "Server error") from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
     return {
@@ -71,13 +67,12 @@ def status_for(user: dict, job_id: str) -> dict:
 def cancel(user: dict, job_id: str) -> dict:
     """The owner stops a job that has not finished: it ends failed at once
     and its sockets are told; a worker streaming it stops at its next look."""
-    job = _owned(user, job_id)
-    cancelled = None if job["status"] in FINISHED else cancel_unfinished(job_id, user["_id"])
-    if cancelled is None:
-        raise ApiError(400, "Job already finished", currentStatus=find(job_id)["status"])
+    cancelled = lifecycle.cancel(job_id, user["_id"])
+    if not cancelled.taken:
+        raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])
     log.info("job %s: cancelled by its owner", job_id)
-    notify.job_completed(event_payload(cancelled))
-    return _status_view(cancelled)
+    notify.job_completed(event_payload(cancelled.job))
+    return _status_view(cancelled.job)
 
 
 def _status_view(job: dict) -> dict:
@@ -151,51 +146,6 @@ def usage_totals(user: dict) -> dict:
     return totals
 
 
-def find(job_id: str):
-    return db.get().jobs.find_one({"jobId": job_id})
-
-
-def claim(job_id: str):
-    """Take the job for processing: from `queued`, or from `processing` whose
-    lease has run out (a crashed worker). Returns the job with its claim
-    token, or None when it is finished or someone else holds a live claim."""
-    moment = clock.now()
-    lease = timedelta(seconds=settings.get().claim_lease_seconds)
-    return db.get().jobs.find_one_and_update(
-        {"jobId": job_id, "$or": [
-            {"status": "queued"},
-            {"status": "processing", "claimExpiresAt": {"$lt": moment}},
-        ]},
-        {"$set": {"status": "processing", "claimToken": uuid.uuid4().hex,
-                  "claimedAt": moment, "claimExpiresAt": moment + lease,
-                  "updatedAt": moment},
-         "$inc": {"attempts": 1}},
-        return_document=pymongo.ReturnDocument.AFTER)
-
-
-def cancel_unfinished(job_id: str, user_id):
-    """The owner's cancel: a queued or processing job ends failed. The claim
-    token goes, so a worker still streaming cannot write a result."""
-    return _finish(job_id, {"userId": user_id, "status": {"$nin": list(FINISHED)}}, "failed",
-                   {"error": CANCELLED})
-
-
-def complete(job: dict, text: str):
-    return _finish(job["jobId"], {"claimToken": job["claimToken"], "status": "processing"},
-                   "completed", {"generatedContent": text})
-
-
-def fail(job: dict, message: str):
-    return _finish(job["jobId"], {"claimToken": job["claimToken"], "status": "processing"},
-                   "failed", {"error": message})
-
-
-def mark_error(job_id: str, message: str):
-    """A system fault outlived the queue's retries: whatever state the job is
-    in, unless finished, it ends as `error`."""
-    return _finish(job_id, {"status": {"$nin": list(FINISHED)}}, "error", {"error": message})
-
-
 def event_payload(job: dict) -> dict:
     """`job_completed` as the contract defines it: status completed or failed."""
     payload = {"userId": str(job["userId"]), "jobId": job["jobId"],
@@ -211,33 +161,9 @@ def event_payload(job: dict) -> dict:
 def finished_since(user_id, since, limit: int) -> list:
     """The user's jobs finished after `since`, oldest first."""
     return list(db.get().jobs.find(
-        {"userId": user_id, "completedAt": {"$gt": since}, "status": {"$in": list(FINISHED)}}
+        {"userId": user_id, "completedAt": {"$gt": since},
+         "status": {"$in": list(lifecycle.FINISHED)}}
     ).sort([("completedAt", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]).limit(limit))
-
-
-def take_stale():
-    """A job that should long have finished but has no message left to
-    finish it (the API died between insert and send, or a message was lost):
-    queued well past its schedule, or processing well past its lease. It is
-    marked as swept, so concurrent sweepers take each job once per period."""
-    moment = clock.now()
-    overdue = moment - timedelta(seconds=settings.get().stale_job_seconds)
-    return db.get().jobs.find_one_and_update(
-        {"$and": [
-            {"$or": [{"status": "queued", "scheduledFor": {"$lt": overdue}},
-                     {"status": "processing", "claimExpiresAt": {"$lt": overdue}}]},
-            {"$or": [{"sweptAt": {"$exists": False}}, {"sweptAt": {"$lt": overdue}}]},
-        ]},
-        {"$set": {"sweptAt": moment}})
-
-
-def _finish(job_id, condition, status, fields):
-    moment = clock.now()
-    return db.get().jobs.find_one_and_update(
-        {"jobId": job_id, **condition},
-        {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment},
-         "$unset": {"claimToken": "", "claimExpiresAt": ""}},
-        return_document=pymongo.ReturnDocument.AFTER)
 
 
 def _owned(user, job_id):

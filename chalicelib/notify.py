@@ -1,10 +1,10 @@
 """Emits `job_completed` and `job_progress` to a user's sockets through
 Redis, where every notifier process is listening."""
-import functools
 import logging
 import time
 
 from chalicelib import settings
+from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
@@ -15,13 +15,13 @@ def room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-@functools.lru_cache(maxsize=1)
-def _emitter():
+@once
+def _emitter(redis_url):
     import socketio  # only the worker emits; kept out of the API's cold start
 
     # Short timeouts: an unreachable Redis must cost the worker seconds, not
     # hang it; the result is in MongoDB either way.
-    return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log,
+    return socketio.RedisManager(redis_url, write_only=True, logger=log,
                                  redis_options={"socket_connect_timeout": 2,
                                                 "socket_timeout": 2})
 
@@ -29,15 +29,20 @@ def _emitter():
 def job_completed(payload: dict) -> bool:
     """Emit the event; a Redis failure is logged and never fails the job,
     since the job document already holds the result."""
-    return _emit("job_completed", payload)
+    emitted = _emit("job_completed", payload)
+    if emitted:
+        log.info("job %s: job_completed emitted to %s", payload["jobId"],
+                 room(payload["userId"]))
+    return emitted
 
 
 def _emit(event: str, payload: dict) -> bool:
-    if not settings.get().redis_url:
+    redis_url = settings.get().redis_url
+    if not redis_url:
         log.warning("REDIS_URL is not set; %s for %s not emitted", event, payload["jobId"])
         return False
     try:
-        _emitter().emit(event, payload, room=room(payload["userId"]))
+        _emitter(redis_url).emit(event, payload, room=room(payload["userId"]))
         return True
     except Exception:
         log.exception("could not emit %s for job %s", event, payload["jobId"])

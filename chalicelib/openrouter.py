@@ -1,7 +1,6 @@
 """The AI call: OpenRouter chat completions, bounded in time, with the model,
 its parameters and one system prompt per content type kept here."""
 import email.utils
-import functools
 import json
 import logging
 import time
@@ -9,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from chalicelib import settings
+from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ class Generation:
     model: Optional[str]
     usage: Optional[dict]
 
-
-def generate(prompt: str, content_type: str, deadline: float) -> str:
-    return stream(prompt, content_type, deadline).text
+    def spend(self) -> dict:
+        """What the job keeps of the call besides its text, when known."""
+        return {key: value for key, value in (("usage", self.usage), ("model", self.model))
+                if value}
 
 
 def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Generation:
@@ -232,7 +233,7 @@ def _backoff(attempt: int) -> float:
     return min(8.0, 0.5 * 2 ** attempt)
 
 
-@functools.lru_cache(maxsize=1)
+@once
 def _session():
     import requests
 

@@ -2,10 +2,11 @@
 
 `get()` builds and validates the settings on first use, so importing the app
 does no work and a bad setting stops the first request (or `make run`) with
-one clear line.
+one clear line. The local runner and the benchmarks build theirs with
+`from_env` and install them with `use`, instead of writing the environment.
 """
-import functools
 import os
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -68,9 +69,26 @@ def queue_names(env=os.environ):
             env.get("DEAD_LETTER_QUEUE_NAME") or "generation-jobs-dlq")
 
 
-@functools.lru_cache(maxsize=1)
+_current = None
+_lock = threading.Lock()
+
+
 def get() -> Settings:
-    return from_env(os.environ)
+    """The settings in use: those `use` installed, or else the environment's."""
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = from_env(os.environ)
+    return _current
+
+
+def use(config: Settings) -> Settings:
+    """Make `config` the settings of this process. Clients are cached per the
+    settings they were built from, so the next call builds new ones."""
+    global _current
+    _current = config
+    return config
 
 
 def from_env(env) -> Settings:

@@ -1,104 +1,106 @@
-"""The queue consumer: each SQS record is one job, processed on its own and
-reported back on its own (`batchItemFailures`), so a bad record never makes
-SQS deliver the good ones again."""
+"""The queue consumers: adapters from SQS records to the job lifecycle. Each
+record is handled on its own and reported back on its own
+(`batchItemFailures`), so a bad record never makes SQS deliver the good ones
+again."""
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib import clock, jobs, notify, openrouter, queue
+from chalicelib import jobs, lifecycle, notify, openrouter, queue
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_ERROR = "The job could not be processed because of a system error"
+DONE = 0.0
+# How often a streaming worker looks whether its job was cancelled: one
+# small read a second, not one per chunk.
+HOLD_CHECK_SECONDS = 1.0
 
 
-class _Later(Exception):
-    """The record must come back later: it arrived early, or another worker
-    holds the job's claim."""
+class _Stopped(Exception):
+    """The job is no longer this claim's: cancelled, or claimed again."""
 
 
-def process_batch(records, context) -> dict:
-    """`records` are the Lambda event's SQS records, as dicts. They are
-    processed side by side: each waits mostly on the AI, and one after the
-    other a batch of ten 30 s calls would outlast the function's timeout."""
-    with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
-        outcomes = list(pool.map(
-            lambda record: _outcome(record, lambda r: process_record(r, context)), records))
-    return _failures(records, outcomes)
-
-
-def process_dead_letters(records) -> dict:
-    return _per_record(records, process_dead_letter)
-
-
-def process_record(record, context):
-    job_id = _job_id(record)
-    if job_id is None:
-        return
-    job = jobs.find(job_id)
-    if job is None:
-        log.warning("job %s: message for an unknown job acknowledged", job_id)
-        return
-    if job["status"] in jobs.FINISHED:
-        log.info("job %s: already %s; duplicate message acknowledged", job_id, job["status"])
-        return
-    early = (job["scheduledFor"] - clock.now()).total_seconds()
-    if early > 0:
-        queue.postpone(record["receiptHandle"], early)
-        log.info("job %s: arrived %.1fs early; returned to the queue", job_id, early)
-        raise _Later()
-    claimed = jobs.claim(job_id)
-    if claimed is None:
-        _return_until_the_claim_ends(record, job_id)
-        return
-    log.info("job %s: claimed (attempt %d)", job_id, claimed["attempts"])
+def process_batch(records, context, handle) -> dict:
+    """Run `handle(record, deadline)` for every record side by side (each
+    waits mostly on the AI or the network: one after the other, a batch of
+    ten 30 s calls would outlast the function's timeout). A handler returns
+    DONE, or the seconds after which its record should come back; a record
+    whose handler raised comes back after the visibility timeout, and counts
+    towards the queue's redrive limit."""
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    try:
-        text = openrouter.generate(claimed["prompt"], claimed["contentType"], deadline)
-    except openrouter.GenerationFailed as failure:
-        finished = jobs.fail(claimed, str(failure))
-    else:
-        finished = jobs.complete(claimed, text)
-    if finished is None:
-        log.warning("job %s: claim lost before the result was written", job_id)
-        return
-    log.info("job %s: %s", job_id, finished["status"])
-    notify.job_completed(jobs.event_payload(finished))
+    with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
+        outcomes = list(pool.map(lambda record: _settle(record, handle, deadline), records))
+    return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}
+                                  for record, done in zip(records, outcomes) if not done]}
 
 
-def _return_until_the_claim_ends(record, job_id):
-    """Someone holds a live claim. Keep the message until the lease ends:
-    if the holder dies or cannot write its result, this message is the one
-    that gets the job finished."""
-    job = jobs.find(job_id)
-    if job is None or job["status"] != "processing":
-        log.info("job %s: finished meanwhile; message acknowledged", job_id)
-        return
-    remaining = (job["claimExpiresAt"] - clock.now()).total_seconds()
-    queue.postpone(record["receiptHandle"], remaining)
-    log.info("job %s: claimed elsewhere; message returns in %.0fs", job_id, remaining)
-    raise _Later()
-
-
-def process_dead_letter(record):
+def generate(record, deadline) -> float:
+    """A job's message: claim the job, stream the AI's answer to the owner,
+    write the result."""
     job_id = _job_id(record)
     if job_id is None:
-        return
-    finished = jobs.mark_error(job_id, DEAD_LETTER_ERROR)
-    if finished is None:
-        log.info("job %s: dead letter for a finished or unknown job acknowledged", job_id)
-        return
+        return DONE
+    claim = lifecycle.claim(job_id)
+    if not claim.taken:
+        return _not_taken(job_id, claim)
+    job = claim.job
+    log.info("job %s: claimed (attempt %d)", job_id, job["attempts"])
+    watch = _Watch(job)
+    try:
+        generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
+                                       on_text=watch.on_text)
+    except _Stopped:
+        log.info("job %s: no longer ours (cancelled); stream stopped", job_id)
+        return DONE
+    except openrouter.GenerationFailed as failure:
+        result = lifecycle.fail(job, str(failure), deadline)
+    else:
+        watch.progress.finish()
+        result = lifecycle.complete(job, generation.text, deadline, **generation.spend())
+    _announce(job_id, result)
+    return DONE
+
+
+class _Watch:
+    """The stream's callback: relays the text as job_progress and, at most
+    every HOLD_CHECK_SECONDS, stops the stream when the job is no longer
+    this claim's, so a cancelled job stops costing tokens."""
+
+    def __init__(self, job):
+        self.job = job
+        self.progress = notify.Progress(job["jobId"], job["userId"])
+        self.checked_at = time.monotonic()
+
+    def on_text(self, text):
+        self.progress.update(text)
+        if time.monotonic() - self.checked_at < HOLD_CHECK_SECONDS:
+            return
+        self.checked_at = time.monotonic()
+        if not lifecycle.holds(self.job):
+            raise _Stopped()
+
+
+def give_up(record, deadline) -> float:
+    """A dead letter: the job's message outlived the queue's retries."""
+    job_id = _job_id(record)
+    if job_id is None:
+        return DONE
+    result = lifecycle.mark_error(job_id, DEAD_LETTER_ERROR)
+    if not result.taken:
+        return _not_taken(job_id, result)
     log.error("job %s: marked error after the queue's retries ran out", job_id)
-    notify.job_completed(jobs.event_payload(finished))
+    _announce(job_id, result)
+    return DONE
 
 
 def resend_stale(limit=100) -> dict:
-    """Give each stale job a new message; the worker's claim makes a
-    duplicate harmless, so re-sending is always safe."""
+    """Give each stale job a new message; the claim makes a duplicate
+    harmless, so re-sending is always safe."""
     resent = []
     while len(resent) < limit:
-        job = jobs.take_stale()
+        job = lifecycle.take_stale()
         if job is None:
             break
         queue.send_job(job["jobId"], 0)
@@ -108,25 +110,42 @@ def resend_stale(limit=100) -> dict:
     return {"resent": resent}
 
 
-def _per_record(records, handle) -> dict:
-    return _failures(records, [_outcome(record, handle) for record in records])
+def _not_taken(job_id, outcome) -> float:
+    """A job someone else has, or had: an early or held job's record comes
+    back when that may have changed (if a live claim's holder dies, this
+    record is the one that gets the job finished); any other is done."""
+    if outcome.reason in ("early", "held"):
+        log.info("job %s: %s; the message returns in %.1fs", job_id, outcome.reason,
+                 outcome.retry_in)
+        return outcome.retry_in
+    log.info("job %s: %s; message acknowledged", job_id, outcome.reason)
+    return DONE
 
 
-def _outcome(record, handle) -> bool:
+def _announce(job_id, result):
+    if not result.taken:
+        log.warning("job %s: claim lost before the result was written", job_id)
+        return
+    log.info("job %s: %s", job_id, result.job["status"])
+    notify.job_completed(jobs.event_payload(result.job))
+
+
+def _settle(record, handle, deadline) -> bool:
     """Whether the record is done with (True) or must come back (False)."""
     try:
-        handle(record)
-        return True
-    except _Later:
-        return False
+        retry_in = handle(record, deadline)
     except Exception:
         log.exception("message %s failed; SQS will deliver it again", record["messageId"])
         return False
-
-
-def _failures(records, outcomes) -> dict:
-    return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}
-                                  for record, done in zip(records, outcomes) if not done]}
+    if retry_in == DONE:
+        return True
+    try:
+        queue.postpone(record, retry_in)
+    except Exception as error:
+        # The message may have moved on meanwhile (to the dead-letter queue).
+        log.warning("message %s could not be postponed (%s); it returns after its "
+                    "visibility timeout", record["messageId"], type(error).__name__)
+    return False
 
 
 def _job_id(record):

@@ -14,13 +14,13 @@ def main():
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = services.data_dir()
-    os.environ.setdefault("STAGE", "local")
-    if not os.environ.get("JWT_SECRET"):
-        os.environ["JWT_SECRET"] = _local_jwt_secret(data)
+    env = {"STAGE": "local", **os.environ}
+    if not env.get("JWT_SECRET"):
+        env["JWT_SECRET"] = _local_jwt_secret(data)
     # uvicorn re-raises SIGTERM once it has shut down; turning it into an
     # exit lets the finally below stop every service this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    stack = Stack(data)
+    stack = Stack(data, env)
     try:
         stack.serve()
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """Embedded backing services for `make run` and the tests: real servers on
-loopback ports, each a child process that is stopped with its owner."""
+loopback ports, each a child process that cannot outlive its owner."""
+import ctypes
 import os
 import shutil
 import signal
@@ -46,7 +47,7 @@ class StackProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")
         return self
 
@@ -74,6 +75,8 @@ def start_mongo(storage: str, log_dir: Path, port=None) -> Service:
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
+        storage = str(Path(storage).resolve())
+        _end_leftovers(storage, "secantusd")
     process = _spawn("mongodb", [str(BIN / "secantusd-py"), "--host", "127.0.0.1",
                                  "--port", str(port), "--storage-path", storage], log_dir)
     return _ready(Service("mongodb", f"mongodb://127.0.0.1:{port}", process, port))
@@ -105,9 +108,63 @@ def _spawn(name, command, log_dir: Path):
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")
     # A new session keeps Ctrl-C in the terminal from reaching the children
-    # before their owner has stopped using them; the owner stops them itself.
+    # before their owner has stopped using them; the owner stops them itself,
+    # and if the owner dies first (kill -9, a closed terminal) the kernel
+    # stops them.
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_die_with_parent)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child, before it runs: ask Linux for SIGTERM when the parent
+    dies. (Linux sends it when the thread that started the child ends, so
+    services are started from threads that live as long as their owner.)"""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class FolderInUse(RuntimeError):
+    """A data folder is held by a process that is not verifiably ours."""
+
+
+def _end_leftovers(folder: str, program: str):
+    """End a `program` left running on `folder` by an earlier run that died
+    before it could stop it (from before services died with their owner, or
+    one stuck in its shutdown); refuse to start beside any other holder."""
+    for pid, command in _processes_naming(folder):
+        if any(program in Path(part).name for part in command[:2]) and folder in command:
+            _terminate(pid)
+        else:
+            raise FolderInUse(f"{folder} is in use by process {pid} ({' '.join(command)}); "
+                              f"stop it, then start again")
+
+
+def _processes_naming(folder):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if folder in command:
+            yield int(entry.name), [part for part in command if part]
+
+
+def _terminate(pid, timeout=5.0):
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _ready(service: Service) -> Service:

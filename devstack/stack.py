@@ -12,15 +12,18 @@ log = logging.getLogger("devstack")
 
 
 class Stack:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, env):
+        """`env`: the environment the settings are read from."""
         self.data_dir = data_dir
+        self.env = env
         self.started = []
         self.poller = None
 
     def serve(self):
-        self._start_missing_services()
-        config = settings.get()
+        config = settings.use(settings.from_env({**self.env, **self._start_missing_services()}))
         ensure_queues(config)
+        if any(service.name == "sqs" for service in self.started):
+            resend_unfinished()
         asgi = build_asgi()
         from devstack.poller import Poller
         self.poller = Poller.for_app(config)
@@ -41,25 +44,43 @@ class Stack:
         if self.started:
             print("stopped " + ", ".join(s.name for s in self.started), flush=True)
 
-    def _start_missing_services(self):
+    def _start_missing_services(self) -> dict:
+        """The settings of the embedded services started for what `env` does not name."""
         logs = self.data_dir / "logs"
         wanted = [
             ("MONGODB_URI", lambda: services.start_mongo(str(self.data_dir / "mongodb"), logs)),
             ("REDIS_URL", lambda: services.start_redis(logs)),
             ("SQS_ENDPOINT_URL", lambda: services.start_sqs(logs)),
         ]
+        started = {}
         for variable, start in wanted:
-            if os.environ.get(variable) or (variable == "SQS_ENDPOINT_URL"
-                                            and os.environ.get("AWS_ENDPOINT_URL_SQS")):
+            if self.env.get(variable) or (variable == "SQS_ENDPOINT_URL"
+                                          and self.env.get("AWS_ENDPOINT_URL_SQS")):
                 print(f"using {variable} from the environment", flush=True)
                 continue
             service = start()
             self.started.append(service)
-            os.environ[variable] = service.url
+            started[variable] = service.url
             print(f"started {service.name} at {service.url}", flush=True)
-        # moto accepts any credentials; real endpoints bring their own.
+        # moto accepts any credentials; real endpoints bring their own, which
+        # boto3 reads from the environment itself.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        return started
+
+
+def resend_unfinished():
+    """An embedded queue starts empty, so every job still queued or
+    processing gets its message again, due when the job is: none waits for
+    the sweeper, and the claim makes a duplicate harmless."""
+    from chalicelib import clock, lifecycle, queue
+    moment = clock.now()
+    count = 0
+    for job in lifecycle.unfinished():
+        queue.send_job(job["jobId"], (job["scheduledFor"] - moment).total_seconds())
+        count += 1
+    if count:
+        print(f"re-sent the messages of {count} unfinished jobs", flush=True)
 
 
 def ensure_queues(config):

@@ -1,9 +1,12 @@
 """The Socket.IO notifier: authenticates each socket by its JWT, joins it to
 its user's room and relays what the workers emit through Redis, so any
-number of tabs and any number of notifier processes see every event."""
+number of tabs and any number of notifier processes see every event. (The
+worker logs each emit with its jobId and room; this logs each socket with
+its user, so a job can be followed to the sockets that received it.)"""
 import asyncio
 import json
 import logging
+import time
 from datetime import datetime, timezone
 
 import socketio
@@ -17,29 +20,23 @@ log = logging.getLogger("notifier")
 CATCH_UP_LIMIT = 50
 
 
-class _JobLoggingRedisManager(socketio.AsyncRedisManager):
-    """Logs each relayed `job_completed` with its jobId, so one job can be
-    followed from the API through the worker to the sockets."""
-
-    async def _handle_emit(self, message):
-        data = message.get("data") or [None]
-        if message.get("event") == "job_completed" and isinstance(data[0], dict):
-            log.info("job %s: job_completed relayed to %s", data[0].get("jobId"),
-                     message.get("room"))
-        await super()._handle_emit(message)
-
-
 def create_server() -> socketio.AsyncServer:
     config = settings.get()
     # The logger is passed in so Redis connection failures are visible.
-    manager = _JobLoggingRedisManager(config.redis_url, logger=log)
+    manager = socketio.AsyncRedisManager(config.redis_url, logger=log)
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
                                   cors_allowed_origins=_allowed_origin)
+    # A socket may live longer than the token that opened it: it is closed
+    # when the token expires, as a request with that token would be refused.
+    expiries = {}
 
     @server.event
     async def connect(sid, environ, data):
-        user_id = await _authenticate(data)
+        user_id, expires_at = await _authenticate(data)
         await server.enter_room(sid, notify.room(user_id))
+        expiries[sid] = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()),
+            lambda: asyncio.ensure_future(server.disconnect(sid)))
         log.info("socket %s connected for user %s", sid, user_id)
         since = _since(data)
         if since is not None:
@@ -49,6 +46,9 @@ def create_server() -> socketio.AsyncServer:
 
     @server.event
     async def disconnect(sid, reason=None):
+        expiry = expiries.pop(sid, None)
+        if expiry:
+            expiry.cancel()
         log.info("socket %s disconnected (%s)", sid, reason)
 
     return server
@@ -61,20 +61,22 @@ def _allowed_origin(origin, environ):
     return origin in (settings.get().cors_origin, own)
 
 
-async def _authenticate(data) -> str:
-    """The user id the handshake's `auth.token` proves; refuses the socket
-    otherwise, which the client sees as `connect_error` with the message."""
+async def _authenticate(data):
+    """The user id the handshake's `auth.token` proves, and when the token
+    expires; refuses the socket otherwise, which the client sees as
+    `connect_error` with the message."""
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         return _refuse("Not authorized, no token")
     try:
+        claims = auth.verified_claims(token)
         # pymongo blocks; a thread keeps the event loop serving other sockets.
-        user = await asyncio.to_thread(auth.user_for_token, token)
+        user = await asyncio.to_thread(auth.user_for_claims, claims)
     except ApiError as error:
         return _refuse(error.body["message"])
     if user is None:
         return _refuse("User not found")
-    return str(user["_id"])
+    return str(user["_id"]), claims["exp"]
 
 
 def _since(data):

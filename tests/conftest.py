@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from chalicelib import settings
 from devstack import services
 from devstack.services import StackProcess
 from tests.fake_openrouter import API_KEY, FakeOpenRouter
@@ -37,23 +38,25 @@ def logs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def backing(logs):
-    """MongoDB, Redis and SQS for the whole session."""
+    """MongoDB, Redis, SQS and the fake OpenRouter for the whole session; the
+    stacks under test inherit them through the environment, and the
+    in-process parts get them as their settings."""
     started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
                services.start_sqs(logs)]
     mongo, redis, sqs = started
+    fake = FakeOpenRouter()
     os.environ.update({"MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
-                       "SQS_ENDPOINT_URL": sqs.url})
-    yield {"mongo": mongo, "redis": redis, "sqs": sqs}
+                       "SQS_ENDPOINT_URL": sqs.url, "OPENROUTER_BASE_URL": fake.url})
+    settings.use(settings.from_env(os.environ))
+    yield {"mongo": mongo, "redis": redis, "sqs": sqs, "openrouter": fake}
+    fake.stop()
     for service in started:
         service.stop()
 
 
 @pytest.fixture(scope="session")
-def openrouter():
-    fake = FakeOpenRouter()
-    os.environ["OPENROUTER_BASE_URL"] = fake.url
-    yield fake
-    fake.stop()
+def openrouter(backing):
+    return backing["openrouter"]
 
 
 @pytest.fixture(scope="session")

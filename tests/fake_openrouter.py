@@ -102,7 +102,8 @@ class FakeOpenRouter:
                     else:
                         self._json(status, headers, answer)
                 except OSError:
-                    pass
+                    # The client went away (a stopped stream).
+                    call["aborted"] = True
 
             def _json(self, status, headers, body):
                 payload = json.dumps(body).encode()

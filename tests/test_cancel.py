@@ -40,6 +40,24 @@ def test_a_cancelled_queued_job_never_calls_the_ai(api, user, openrouter):
     assert (job["status"], job["error"]) == ("failed", CANCELLED)
 
 
+def test_a_processing_job_is_stopped_by_its_worker(api, user, listen, openrouter):
+    listener = listen(user["token"])
+    prompt = unique("[long] Stop me")
+    queued = submit(api, user, prompt)
+    listener.progress.get(timeout=20)
+    response = cancel(api, user, queued["jobId"])
+    assert (response.status_code, response.json()["error"]) == (200, CANCELLED)
+    assert listener.event_for(queued["jobId"])["status"] == "failed"
+    deadline = time.monotonic() + 10
+    while not openrouter.calls_for(prompt)[0].get("aborted"):
+        assert time.monotonic() < deadline, "the worker kept reading the stream"
+        time.sleep(0.1)
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert (job["status"], job["error"]) == ("failed", CANCELLED)
+    assert len(openrouter.calls_for(prompt)) == 1
+    assert listener.events.empty()
+
+
 def test_a_finished_job_cannot_be_cancelled(api, user):
     queued = submit(api, user, unique("Already done"))
     wait_until_finished(api, user, queued["jobId"])

@@ -6,10 +6,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from chalicelib import settings
+from devstack import services
 from devstack.services import StackProcess
 from tests.conftest import ROOT, Client
 
@@ -82,3 +84,72 @@ def test_settings_have_local_defaults_for_everything_but_secrets():
     assert (config.port, config.generation_delay_seconds, config.cors_origin) == \
         (5000, 60, "http://localhost:3000")
     assert config.openrouter_base_url == "https://openrouter.ai/api/v1"
+
+
+def wait_until_closed(ports, timeout=10):
+    deadline = time.monotonic() + timeout
+    while [port for port in ports if is_listening(port)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [port for port in ports if is_listening(port)]
+
+
+def test_after_kill_9_nothing_is_left_and_a_restart_keeps_data_and_runs_queued_jobs(
+        bare_env, tmp_path, openrouter):
+    env = {**bare_env, "GENERATION_DELAY_SECONDS": "4"}
+    first = StackProcess(env, tmp_path / "first.log").start()
+    client = Client(first.url)
+    user = client.register()
+    prompt = f"Queued across a kill -9 {time.monotonic_ns()}"
+    queued = client.post("/generate-content", token=user["token"],
+                         json={"prompt": prompt, "contentType": "Blog Post Outline"}).json()
+    first.stop(signal.SIGKILL)
+    assert wait_until_closed(started_ports(first.log())) == []
+    second = StackProcess(env, tmp_path / "second.log").start()
+    try:
+        client = Client(second.url)
+        assert client.get("/auth/me", token=user["token"]).status_code == 200
+        deadline = time.monotonic() + 20
+        while (job := client.get(f"/generate-content/{queued['jobId']}",
+                                 token=user["token"]).json())["status"] in ("queued",
+                                                                            "processing"):
+            assert time.monotonic() < deadline, "the queued job never ran after the restart"
+            time.sleep(0.2)
+    finally:
+        second.stop()
+    assert job["status"] == "completed"
+    assert len(openrouter.calls_for(prompt)) == 1
+
+
+def test_a_database_left_running_on_the_data_folder_is_ended_at_start(bare_env, tmp_path):
+    storage = tmp_path / "data" / "mongodb"
+    storage.mkdir(parents=True)
+    leftover = subprocess.Popen(
+        [str(services.BIN / "secantusd-py"), "--host", "127.0.0.1", "--port",
+         str(services.free_port()), "--storage-path", str(storage)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(1)
+    stack = StackProcess(bare_env, tmp_path / "run.log").start()
+    try:
+        Client(stack.url).register()
+        assert leftover.wait(timeout=10) is not None
+    finally:
+        stack.stop()
+
+
+def test_another_program_holding_the_data_folder_stops_start_up_with_one_line(bare_env,
+                                                                             tmp_path):
+    storage = tmp_path / "data" / "mongodb"
+    storage.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                               str(storage)])
+    try:
+        result = subprocess.run([sys.executable, "-m", "devstack"], cwd=ROOT,
+                                env={**os.environ, **bare_env}, capture_output=True,
+                                text=True, timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"make run: {storage} is in use by process {holder.pid} (")
+    assert result.stderr.strip().endswith("; stop it, then start again")

@@ -31,10 +31,12 @@ class Listener:
 
     def __init__(self, url, token, transports=("websocket",), reconnection=False, since=None):
         self.events = queue.Queue()
+        self.progress = queue.Queue()
         self.refusal = None
         self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
                                       reconnection_delay_max=0.5)
         self.client.on("job_completed", self.events.put)
+        self.client.on("job_progress", self.progress.put)
         self.client.on("connect_error", self._refused)
         self.url, self.token, self.transports = url, token, list(transports)
         self.auth = {"token": token} if since is None else {"token": token, "since": since}
@@ -102,6 +104,18 @@ def test_a_missing_token_is_refused(stack):
 ], ids=["malformed", "expired", "alg-none", "foreign-key"])
 def test_a_bad_token_is_refused(stack, token):
     assert refusal_for(stack.url, token) == "Not authorized"
+
+
+def test_a_socket_is_disconnected_when_its_token_expires(stack, user, listen):
+    now = int(time.time())
+    token = jwt.encode({"id": user["_id"], "iat": now, "exp": now + 2}, JWT_SECRET,
+                       algorithm="HS256")
+    listener = listen(token)
+    assert listener.client.connected
+    deadline = time.monotonic() + 10
+    while listener.client.connected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not listener.client.connected
 
 
 def test_a_token_for_an_unknown_user_is_refused(stack):

@@ -8,7 +8,7 @@ import pytest
 from chalice.local import LambdaContext
 
 import app
-from chalicelib import clock, db, jobs, queue, settings
+from chalicelib import clock, db, lifecycle, queue, settings
 from devstack.poller import _record
 from devstack.stack import ensure_queues
 
@@ -29,8 +29,12 @@ def insert_job(user_id, prompt, due_in=0.0):
     return job["jobId"]
 
 
-def deliver(url, *bodies):
-    """Send the bodies, receive them as one batch and invoke the worker on it."""
+def find(job_id):
+    return db.get().jobs.find_one({"jobId": job_id})
+
+
+def deliver(url, *bodies, handler=app.process_jobs):
+    """Send the bodies, receive them as one batch and invoke `handler` on it."""
     sqs = queue.client()
     for body in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=body)
@@ -42,7 +46,7 @@ def deliver(url, *bodies):
         messages += [message for message in received if message["Body"] in bodies]
     event = {"Records": [_record(message, url) for message in messages]}
     message_ids = {message["Body"]: message["MessageId"] for message in messages}
-    return app.process_jobs(event, LambdaContext("worker", 256, 60_000)), message_ids
+    return handler(event, LambdaContext("worker", 256, 60_000)), message_ids
 
 
 def test_only_the_early_record_of_a_batch_is_reported_back(jobs_queue):
@@ -53,65 +57,28 @@ def test_only_the_early_record_of_a_batch_is_reported_back(jobs_queue):
     result, message_ids = deliver(jobs_queue, json.dumps({"jobId": due}), early_body,
                                   "not json")
     assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[early_body]}]}
-    assert jobs.find(due)["status"] == "completed"
-    assert jobs.find(early)["status"] == "queued"
-
-
-def test_a_claim_is_taken_once(backing):
-    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Claimed")
-    assert jobs.claim(job_id)["status"] == "processing"
-    assert jobs.claim(job_id) is None
-
-
-def test_an_expired_claim_can_be_taken_again_and_only_its_holder_writes(backing):
-    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Expired claim")
-    stale = jobs.claim(job_id)
-    db.get().jobs.update_one({"jobId": job_id},
-                             {"$set": {"claimExpiresAt": clock.now() - timedelta(seconds=1)}})
-    fresh = jobs.claim(job_id)
-    assert fresh["claimToken"] != stale["claimToken"]
-    assert jobs.complete(stale, "late result") is None
-    assert jobs.complete(fresh, "result")["generatedContent"] == "result"
-
-
-def test_a_finished_job_is_never_claimed(backing):
-    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Done")
-    jobs.complete(jobs.claim(job_id), "result")
-    assert jobs.claim(job_id) is None
-    assert jobs.mark_error(job_id, "late dead letter") is None
+    assert find(due)["status"] == "completed"
+    assert find(early)["status"] == "queued"
 
 
 def test_a_message_for_a_live_claim_returns_until_the_lease_ends(jobs_queue):
     job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Held elsewhere")
-    holder = jobs.claim(job_id)
+    holder = lifecycle.claim(job_id).job
     body = json.dumps({"jobId": job_id})
     result, message_ids = deliver(jobs_queue, body)
     assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[body]}]}
-    assert jobs.find(job_id)["claimToken"] == holder["claimToken"]
+    assert find(job_id)["claimToken"] == holder["claimToken"]
 
 
-def sweep():
-    taken = []
-    while (job := jobs.take_stale()) is not None:
-        taken.append(job["jobId"])
-    return taken
-
-
-def test_a_stale_job_is_swept_once_per_period(backing):
-    user_id = db.object_id("0123456789abcdef01234567")
-    stale = insert_job(user_id, "Stranded", due_in=-3600)
-    fresh = insert_job(user_id, "Just due", due_in=-1)
-    first = sweep()
-    assert stale in first and fresh not in first
-    assert stale not in sweep()
-
-
-def test_a_job_processing_long_past_its_lease_is_swept(backing):
-    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Lost worker")
-    jobs.claim(job_id)
-    db.get().jobs.update_one({"jobId": job_id}, {"$set": {
-        "claimExpiresAt": clock.now() - timedelta(hours=1)}})
-    assert job_id in sweep()
+def test_a_dead_letter_for_a_live_claim_returns_and_leaves_the_job_to_its_holder(jobs_queue):
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Dead letter, live claim")
+    holder = lifecycle.claim(job_id).job
+    body = json.dumps({"jobId": job_id})
+    result, message_ids = deliver(queue.url(settings.get().dead_letter_queue_name), body,
+                                  handler=app.process_dead_letters)
+    assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[body]}]}
+    job = find(job_id)
+    assert (job["status"], job["claimToken"]) == ("processing", holder["claimToken"])
 
 
 def test_every_record_of_a_batch_shares_the_time_the_function_has(jobs_queue):
@@ -131,4 +98,4 @@ def test_every_record_of_a_batch_shares_the_time_the_function_has(jobs_queue):
     result = app.process_jobs({"Records": [_record(m, jobs_queue) for m in messages]},
                               LambdaContext("worker", 256, 4_000))
     assert result == {"batchItemFailures": []}
-    assert [jobs.find(job_id)["status"] for job_id in ids] == ["completed"] * 5
+    assert [find(job_id)["status"] for job_id in ids] == ["completed"] * 5

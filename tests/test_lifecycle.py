@@ -1,0 +1,174 @@
+"""Every transition of a job (chalicelib.lifecycle) on the real MongoDB:
+claim first, results only from the claim's holder, dead letters never
+taking a job from a live claim, and a paid result surviving a short
+database outage."""
+import dataclasses
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from chalicelib import clock, db, lifecycle, queue, settings, worker
+from devstack import services
+
+USER_ID = db.object_id("0123456789abcdef01234567")
+
+
+def new_job(prompt="A job", due_in=0.0):
+    moment = clock.now()
+    return lifecycle.create({
+        "jobId": str(uuid.uuid4()), "userId": USER_ID, "prompt": prompt,
+        "contentType": "Social Media Caption",
+        "scheduledFor": moment + timedelta(seconds=due_in),
+        "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]
+
+
+def expire_lease(job_id, ago=timedelta(seconds=1)):
+    db.get().jobs.update_one({"jobId": job_id},
+                             {"$set": {"claimExpiresAt": clock.now() - ago}})
+
+
+def far(seconds=30):
+    return time.monotonic() + seconds
+
+
+def test_a_due_job_is_claimed_once_and_then_held_until_its_lease_ends(backing):
+    job_id = new_job()
+    first = lifecycle.claim(job_id)
+    second = lifecycle.claim(job_id)
+    assert (first.taken, first.job["status"]) == (True, "processing")
+    assert (second.taken, second.reason) == (False, "held")
+    lease = settings.get().claim_lease_seconds
+    assert lease - 5 < second.retry_in <= lease
+
+
+def test_an_early_job_is_not_claimed_and_says_how_early(backing):
+    outcome = lifecycle.claim(new_job(due_in=30))
+    assert (outcome.taken, outcome.reason) == (False, "early")
+    assert 25 < outcome.retry_in <= 30
+
+
+def test_an_unknown_job_is_not_claimed(backing):
+    assert lifecycle.claim(str(uuid.uuid4())).reason == "unknown"
+
+
+def test_an_expired_claim_is_taken_again_and_only_the_new_holder_writes(backing):
+    job_id = new_job()
+    stale = lifecycle.claim(job_id).job
+    expire_lease(job_id)
+    fresh = lifecycle.claim(job_id).job
+    assert fresh["claimToken"] != stale["claimToken"]
+    assert lifecycle.complete(stale, "late result", far()).reason == "lost"
+    assert lifecycle.complete(fresh, "result", far()).job["generatedContent"] == "result"
+
+
+def test_a_finished_job_is_neither_claimed_nor_marked_error(backing):
+    job_id = new_job()
+    lifecycle.complete(lifecycle.claim(job_id).job, "result", far())
+    assert lifecycle.claim(job_id).reason == "finished"
+    assert lifecycle.mark_error(job_id, "late dead letter").reason == "finished"
+    assert db.get().jobs.find_one({"jobId": job_id})["status"] == "completed"
+
+
+def test_a_dead_letter_never_takes_a_job_from_a_live_claim(backing):
+    job_id = new_job()
+    holder = lifecycle.claim(job_id).job
+    refused = lifecycle.mark_error(job_id, "dead letter")
+    assert (refused.reason, refused.retry_in > 0) == ("held", True)
+    assert lifecycle.complete(holder, "paid result", far()).job["status"] == "completed"
+
+
+def test_a_dead_letter_ends_a_job_whose_lease_ran_out_as_error(backing):
+    job_id = new_job()
+    lifecycle.claim(job_id)
+    expire_lease(job_id)
+    ended = lifecycle.mark_error(job_id, "dead letter")
+    assert (ended.job["status"], ended.job["error"]) == ("error", "dead letter")
+
+
+def test_a_dead_letter_ends_a_queued_job_as_error(backing):
+    ended = lifecycle.mark_error(new_job(due_in=30), "dead letter")
+    assert ended.job["status"] == "error"
+
+
+def sweep():
+    taken = []
+    while (job := lifecycle.take_stale()) is not None:
+        taken.append(job["jobId"])
+    return taken
+
+
+def test_a_stale_job_is_swept_once_per_period(backing):
+    stale = new_job("Stranded", due_in=-3600)
+    fresh = new_job("Just due", due_in=-1)
+    first = sweep()
+    assert stale in first and fresh not in first
+    assert stale not in sweep()
+
+
+def test_a_job_processing_long_past_its_lease_is_swept(backing):
+    job_id = new_job("Lost worker")
+    lifecycle.claim(job_id)
+    expire_lease(job_id, ago=timedelta(hours=1))
+    assert job_id in sweep()
+
+
+def test_concurrent_first_use_builds_one_client_of_each_kind(backing):
+    fresh = dataclasses.replace(settings.get(), mongodb_db=f"cold-{uuid.uuid4().hex[:8]}",
+                                aws_region="eu-west-1")
+    original = settings.get()
+    settings.use(fresh)
+    try:
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            databases = list(pool.map(lambda _: db.get(), range(10)))
+            clients = list(pool.map(lambda _: queue.client(), range(10)))
+    finally:
+        settings.use(original)
+    assert len({id(database) for database in databases}) == 1
+    assert len({id(client) for client in clients}) == 1
+
+
+@pytest.fixture
+def own_mongo(backing, openrouter, logs, tmp_path):
+    """A MongoDB of this test's own, on disk, so it can be stopped and
+    started again on the same port and data."""
+    storage = str(tmp_path / "mongo")
+    mongo = services.start_mongo(storage, logs)
+    original = settings.get()
+    settings.use(dataclasses.replace(original, mongodb_uri=mongo.url,
+                                     openrouter_base_url=openrouter.url))
+    state = {"mongo": mongo, "storage": storage}
+    yield state
+    settings.use(original)
+    state["mongo"].stop()
+
+
+def test_a_database_outage_after_the_ai_answered_costs_no_second_call(own_mongo, openrouter,
+                                                                      logs):
+    prompt = f"[one-second] Outage at the result {uuid.uuid4()}"
+    job_id = new_job(prompt)
+    record = {"messageId": "m-1", "receiptHandle": "r-1",
+              "body": json.dumps({"jobId": job_id}),
+              "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:inprocess-jobs"}
+    outcome = {}
+    working = threading.Thread(target=lambda: outcome.update(
+        retry_in=worker.generate(record, far(40))))
+    working.start()
+    deadline = far(10)
+    while not openrouter.calls_for(prompt):
+        assert time.monotonic() < deadline, "the AI was never called"
+        time.sleep(0.05)
+    port = own_mongo["mongo"].port
+    own_mongo["mongo"].stop()
+    time.sleep(3)
+    own_mongo["mongo"] = services.start_mongo(own_mongo["storage"], logs, port=port)
+    working.join(timeout=60)
+    job = db.get().jobs.find_one({"jobId": job_id})
+    assert outcome == {"retry_in": worker.DONE}
+    assert (job["status"], job["generatedContent"]) == \
+        ("completed", f"# Generated\n\nContent about: {prompt}")
+    assert len(openrouter.calls_for(prompt)) == 1

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, queue, settings, validation
+from chalicelib import clock, content, db, limits, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,10 @@ def submit(user: dict, body: dict) -> dict:
         raise ApiError(400, INVALID_TYPE)
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
+    job_id = str(uuid.uuid4())
+    limits.take_generation_slot(user["_id"], job_id, moment)
     job = {
-        "jobId": str(uuid.uuid4()),
+        "jobId": job_id,
         "userId": user["_id"],
         "prompt": fields["prompt"],
         "contentType": fields["contentType"],

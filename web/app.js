@@ -177,12 +177,14 @@ function updateJob(job) {
 async function loadUsage() {
   try {
     const usage = await request("GET", "/usage");
-    const now = Math.max(0, usage.maxActiveJobs - usage.activeJobs);
+    const atOnce = Math.max(0, usage.maxActiveJobs - usage.activeJobs);
     const today = Math.max(0, usage.maxJobsPerDay - usage.jobsLast24h);
-    const next = usage.nextSlotAt ?
-      ` · next slot at ${new Date(usage.nextSlotAt).toLocaleTimeString()}` : "";
-    $("#usage").textContent =
-      `Left: ${now} of ${usage.maxActiveJobs} at once · ${today} of ${usage.maxJobsPerDay} in 24 h${next}`;
+    const parts = [`Left: ${atOnce} of ${usage.maxActiveJobs} at once`,
+      `${today} of ${usage.maxJobsPerDay} in 24 h`];
+    if (usage.nextSlotAt) {
+      parts.push(`next slot at ${new Date(usage.nextSlotAt).toLocaleTimeString()}`);
+    }
+    $("#usage").textContent = parts.join(" · ");
   } catch {
     $("#usage").textContent = "";
   }

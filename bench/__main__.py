@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier")
+BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits")
 
 
 def main(names):

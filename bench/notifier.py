@@ -130,9 +130,9 @@ def main():
             services.wait_until_listening(notifier, port, "the notifier")
             from chalicelib import auth
             owner = auth.register({"name": "Owner", "email": "owner@example.com",
-                                   "password": "pw"})
+                                   "password": "pw"}, "127.0.0.1")
             other = auth.register({"name": "Other", "email": "other@example.com",
-                                   "password": "pw"})
+                                   "password": "pw"}, "127.0.0.1")
             url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
             asyncio.run(measure(url, owner, other, notifier.pid))
         finally:

@@ -187,3 +187,21 @@ def test_logout_clears_the_token_and_closes_the_socket(new_page):
     page.get_by_role("button", name="Log out").click()
     page.locator("#login-form").wait_for()
     assert page.evaluate("localStorage.getItem('access_token')") is None
+
+
+def test_the_generation_form_shows_what_is_left_and_a_429_in_place(new_page):
+    from bson import ObjectId
+
+    from chalicelib import db, limits
+    page = new_page()
+    email = register(page)
+    usage = page.locator("#usage")
+    usage.filter(has_text="Left: 5 of 5 at once · 100 of 100 in 24 h").wait_for()
+    user_id = db.get().users.find_one({"email": email})["_id"]
+    for _ in range(5):
+        limits.take_generation_slot(ObjectId(user_id), str(ObjectId()))
+    generate(page, "One too many")
+    page.locator("#generate-form .error").filter(
+        has_text="Active generation limit reached: 5 jobs queued or processing").wait_for()
+    usage.filter(has_text="Left: 0 of 5 at once · 95 of 100 in 24 h").wait_for()
+    assert page.locator("#jobs .job", has_text="One too many").count() == 0

@@ -80,7 +80,7 @@ async function showApp(user) {
   $("#who").textContent = user.name;
   connectSocket();
   timers = [setInterval(tick, 1000), setInterval(poll, POLL_MS)];
-  await Promise.all([loadJobs(), loadLibrary("")]);
+  await Promise.all([loadJobs(), loadLibrary(""), loadUsage()]);
 }
 
 function logout(notice) {
@@ -169,6 +169,25 @@ function updateJob(job) {
   if (existing) existing.replaceWith(card);
   else $("#jobs").prepend(card);
   $("#jobs-state").textContent = "";
+  // A job that ends frees its slot.
+  if (previous && PENDING.includes(previous.status) && !PENDING.includes(job.status)) loadUsage();
+}
+
+// What the user's limits leave (GET /usage), beside the form it limits.
+async function loadUsage() {
+  try {
+    const usage = await request("GET", "/usage");
+    const atOnce = Math.max(0, usage.maxActiveJobs - usage.activeJobs);
+    const today = Math.max(0, usage.maxJobsPerDay - usage.jobsLast24h);
+    const parts = [`Left: ${atOnce} of ${usage.maxActiveJobs} at once`,
+      `${today} of ${usage.maxJobsPerDay} in 24 h`];
+    if (usage.nextSlotAt) {
+      parts.push(`next slot at ${new Date(usage.nextSlotAt).toLocaleTimeString()}`);
+    }
+    $("#usage").textContent = parts.join(" · ");
+  } catch {
+    $("#usage").textContent = "";
+  }
 }
 
 function renderJob(job) {
@@ -281,9 +300,13 @@ onSubmit("#login-form", async (fields) => signedIn(await request("POST", "/auth/
 onSubmit("#register-form", async (fields) =>
   signedIn(await request("POST", "/auth/register", fields)));
 onSubmit("#generate-form", async (fields) => {
-  const queued = await request("POST", "/generate-content", fields);
-  updateJob({ ...fields, ...queued, createdAt: new Date().toISOString() });
-  $("#generate-form").reset();
+  try {
+    const queued = await request("POST", "/generate-content", fields);
+    updateJob({ ...fields, ...queued, createdAt: new Date().toISOString() });
+    $("#generate-form").reset();
+  } finally {
+    loadUsage();
+  }
 });
 onSubmit("#create-form", async (fields) => {
   await request("POST", "/content", fields);

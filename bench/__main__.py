@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits")
+BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos")
 
 
 def main(names):

@@ -119,11 +119,13 @@ def main():
         logs = Path(scratch)
         mongo, redis = services.start_mongo(":memory:", logs), services.start_redis(logs)
         port = services.free_port()
-        os.environ.update({"MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
-                           "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
-                           "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
-                           "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1"})
-        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
+        env = {**os.environ, "MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
+               "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
+               "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
+               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1"}
+        from chalicelib import settings
+        settings.use(settings.from_env(env))
+        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
                                     stdout=open(logs / "notifier.log", "ab"),
                                     stderr=subprocess.STDOUT)
         try:

@@ -34,12 +34,13 @@ class Service:
 
 class StackProcess:
     """`python -m devstack` (or another `module` that serves it) as a child
-    process on a free port, for the tests and benchmarks; `env` names the
-    services it should use or start."""
+    process on a free port (or `port`, to restart one where its clients
+    are), for the tests and benchmarks; `env` names the services it should
+    use or start."""
 
-    def __init__(self, env, log_path, module="devstack"):
+    def __init__(self, env, log_path, module="devstack", port=None):
         self.module = module
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.log_path = log_path

@@ -237,7 +237,8 @@ def test_the_dead_letter_path_frees_the_slot(slow_api):
     user = slow_api.register()
     queued = [submit(slow_api, user, unique("Dead letter")) for _ in range(5)]
     body = json.dumps({"jobId": queued[0]["jobId"]})
-    worker.process_dead_letter({"messageId": "dead-letter", "body": body})
+    assert worker.give_up({"messageId": "dead-letter", "body": body},
+                          time.monotonic() + 30) == worker.DONE
     submit(slow_api, user, unique("After the dead letter"))
 
 

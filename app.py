@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Rate, Response
 
-from chalicelib import auth, content, errors, jobs, settings, worker
+from chalicelib import auth, content, errors, jobs, limits, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
@@ -19,14 +19,19 @@ def _user():
     return auth.current_user(app.current_request)
 
 
+def _source_ip():
+    # API Gateway's view of the peer; X-Forwarded-For is the client's to forge.
+    return app.current_request.context["identity"]["sourceIp"]
+
+
 @app.route("/auth/register", methods=["POST"])
 def register():
-    return Response(auth.register(_body()), status_code=201)
+    return Response(auth.register(_body(), _source_ip()), status_code=201)
 
 
 @app.route("/auth/login", methods=["POST"])
 def login():
-    return auth.login(_body())
+    return auth.login(_body(), _source_ip())
 
 
 @app.route("/auth/me", methods=["GET"])
@@ -63,6 +68,12 @@ def generate_content():
     return Response(jobs.submit(user, _body()), status_code=202)
 
 
+@app.route("/usage", methods=["GET"])
+def usage():
+    user = _user()
+    return {**limits.usage(user["_id"]), "month": jobs.usage_totals(user)}
+
+
 @app.route("/generate-content", methods=["GET"])
 def list_jobs():
     return jobs.list_for(_user())
@@ -82,11 +93,6 @@ def save_job(job_id):
 @app.route("/generate-content/{job_id}/cancel", methods=["POST"])
 def cancel_job(job_id):
     return jobs.cancel(_user(), job_id)
-
-
-@app.route("/usage", methods=["GET"])
-def usage():
-    return {"month": jobs.usage_totals(_user())}
 
 
 # Queue names are read at import because `chalice package` writes them into

@@ -92,7 +92,7 @@ def report(label, app_times, hello_times):
 def _user_token(env):
     code = ("from chalicelib import auth\n"
             "print(auth.register({'name': 'Bench', 'email': 'cold@example.com',"
-            " 'password': 'pw'})['token'])")
+            " 'password': 'pw'}, '127.0.0.1')['token'])")
     done = subprocess.run([sys.executable, "-c", code], env={**env, "BCRYPT_ROUNDS": "4"},
                           cwd=ROOT, check=True, capture_output=True, text=True)
     return done.stdout.strip()

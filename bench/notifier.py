@@ -119,20 +119,22 @@ def main():
         logs = Path(scratch)
         mongo, redis = services.start_mongo(":memory:", logs), services.start_redis(logs)
         port = services.free_port()
-        os.environ.update({"MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
-                           "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
-                           "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
-                           "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1"})
-        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
+        env = {**os.environ, "MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
+               "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
+               "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
+               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1"}
+        from chalicelib import settings
+        settings.use(settings.from_env(env))
+        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
                                     stdout=open(logs / "notifier.log", "ab"),
                                     stderr=subprocess.STDOUT)
         try:
             services.wait_until_listening(notifier, port, "the notifier")
             from chalicelib import auth
             owner = auth.register({"name": "Owner", "email": "owner@example.com",
-                                   "password": "pw"})
+                                   "password": "pw"}, "127.0.0.1")
             other = auth.register({"name": "Other", "email": "other@example.com",
-                                   "password": "pw"})
+                                   "password": "pw"}, "127.0.0.1")
             url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
             asyncio.run(measure(url, owner, other, notifier.pid))
         finally:

@@ -1,6 +1,7 @@
 """500 jobs due at the same moment, a fake AI answering in 50 ms: throughput
 of the local worker (pollers feeding the Lambda handler), how late each job
 starts after its scheduledFor, and AI calls per job."""
+import dataclasses
 import json
 import os
 import tempfile
@@ -24,32 +25,33 @@ def main():
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
                    services.start_sqs(logs)]
         fake = FakeOpenRouter(delay=0.05)
-        os.environ.update({
-            "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
+        from chalicelib import settings
+        config = settings.from_env({
+            **os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
             "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
             "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
-            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "STAGE": "bench",
-            "LOG_LEVEL": "WARNING"})
+            "STAGE": "bench", "LOG_LEVEL": "WARNING"})
+        # moto accepts any credentials; boto3 reads them from the environment.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
         try:
             print(f"{'pollers':>8}{'jobs/s':>9}{'late p50':>10}{'late p99':>10}{'late max':>10}"
                   f"{'<=1.5s':>8}{'AI calls/job':>14}")
             for concurrency in CONCURRENCY:
                 fake.calls.clear()
-                run(concurrency, fake)
+                run(dataclasses.replace(config, worker_concurrency=concurrency), fake)
         finally:
             fake.stop()
             for service in started:
                 service.stop()
 
 
-def run(concurrency, fake):
+def run(config, fake):
     from chalicelib import clock, db, queue, settings
     from devstack.poller import Poller
     from devstack.stack import ensure_queues
 
-    settings.get.cache_clear()
-    os.environ["WORKER_CONCURRENCY"] = str(concurrency)
-    config = settings.get()
+    settings.use(config)
     ensure_queues(config)
     jobs = db.get().jobs
     due = clock.now() + timedelta(seconds=LEAD_SECONDS)
@@ -78,7 +80,7 @@ def run(concurrency, fake):
     rate = JOBS / (finished - due).total_seconds()
     within = sum(1 for seconds in late if seconds <= 1.5)
     calls = len(fake.calls) / JOBS
-    print(f"{concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
+    print(f"{config.worker_concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
           f"{percentile(late, 0.99):>9.2f}s{max(late):>9.2f}s{within:>5}/{JOBS}"
           f"{calls:>14.2f}", flush=True)
 

@@ -5,14 +5,15 @@ import bcrypt
 import jwt
 import pymongo.errors
 
-from chalicelib import clock, db, settings, validation
+from chalicelib import clock, db, limits, settings, validation
 from chalicelib.errors import ApiError
 from chalicelib.threadsafe import once
 
 TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
 
 
-def register(body: dict) -> dict:
+def register(body: dict, source_ip: str) -> dict:
+    limits.count_registration(source_ip)
     fields = validation.strings(body, "name", "email", "password")
     validation.require(fields, ("name", "email", "password"), "Please provide all fields")
     email = validation.normalised_email(fields["email"])
@@ -34,16 +35,21 @@ def register(body: dict) -> dict:
     return _credentials(user)
 
 
-def login(body: dict) -> dict:
+def login(body: dict, source_ip: str) -> dict:
+    limits.count_login(source_ip)
     fields = validation.strings(body, "email", "password")
     validation.require(fields, ("email", "password"), "Please provide all fields")
-    user = db.get().users.find_one({"email": fields["email"].strip().lower()})
+    email = fields["email"].strip().lower()
+    # Known and unknown emails alike, so a lockout reveals nothing either.
+    limits.begin_login(email)
+    user = db.get().users.find_one({"email": email})
     # Check a password even for an unknown email, so timing does not reveal
     # which emails are registered.
     stored = user["password"] if user else _dummy_hash()
     password_matches = _matches(fields["password"], stored)
     if not password_matches or user is None or user.get("status") != "active":
         raise ApiError(401, "Invalid credentials")
+    limits.login_succeeded(email)
     return _credentials(user)
 
 

@@ -22,16 +22,18 @@ CHALICE_MESSAGES = {
 
 
 class ApiError(ChaliceUnhandledError):
-    """An error a client should see: a status, the message and extra fields.
+    """An error a client should see: a status, the message, extra fields and
+    any response headers (a 429's Retry-After).
 
     It derives from ChaliceUnhandledError because that is the one exception
     Chalice lets through its view wrapper to the middleware below.
     """
 
-    def __init__(self, status, message, **extra):
+    def __init__(self, status, message, headers=None, **extra):
         super().__init__(message)
         self.status = status
         self.body = {"message": message, **extra}
+        self.headers = headers or {}
 
 
 def middleware(request, get_response):
@@ -41,7 +43,7 @@ def middleware(request, get_response):
         try:
             response = get_response(request)
         except ApiError as error:
-            response = _json(error.status, error.body)
+            response = _json(error.status, error.body, error.headers)
         except Exception:
             log.exception("unhandled error")
             response = _json(500, {"message": "Server error"})

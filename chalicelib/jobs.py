@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, lifecycle, notify, queue, settings, validation
+from chalicelib import clock, content, db, lifecycle, limits, notify, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-ESTIMATED_AI_SECONDS = 30
 INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
 
 
@@ -25,8 +24,10 @@ def submit(user: dict, body: dict) -> dict:
         raise ApiError(400, INVALID_TYPE)
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
+    job_id = str(uuid.uuid4())
+    limits.take_generation_slot(user["_id"], job_id, moment)
     job = {
-        "jobId": str(uuid.uuid4()),
+        "jobId": job_id,
         "userId": user["_id"],
         "prompt": fields["prompt"],
         "contentType": fields["contentType"],
@@ -50,7 +51,7 @@ def submit(user: dict, body: dict) -> dict:
         "delaySeconds": delay,
         "scheduledFor": clock.iso(job["scheduledFor"]),
         "estimatedCompletionTime": clock.iso(
-            job["scheduledFor"] + timedelta(seconds=ESTIMATED_AI_SECONDS)),
+            job["scheduledFor"] + timedelta(seconds=lifecycle.ESTIMATED_AI_SECONDS)),
     }
 
 

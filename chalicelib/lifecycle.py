@@ -26,6 +26,8 @@ from chalicelib import clock, db, settings
 log = logging.getLogger(__name__)
 
 FINISHED = ("completed", "failed", "error")
+# How long a due job is expected to take, for the estimates the API gives.
+ESTIMATED_AI_SECONDS = 30
 UNFINISHED = ("queued", "processing")
 CANCELLED = "Cancelled by the user"
 # A state seen between two updates of another worker: look again shortly.

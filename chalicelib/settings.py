@@ -47,7 +47,12 @@ class Settings:
     worker_concurrency: int
     stale_job_seconds: int
     sweep_interval_seconds: int
-
+    max_active_jobs_per_user: int
+    max_jobs_per_day: int
+    login_max_failures: int
+    login_lockout_seconds: int
+    login_attempts_per_ip_per_minute: int
+    registrations_per_ip_per_minute: int
 
     @property
     def offline_ai(self) -> bool:
@@ -130,6 +135,14 @@ def from_env(env) -> Settings:
         worker_concurrency=_number(env, "WORKER_CONCURRENCY", 8, 1, 64),
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
         sweep_interval_seconds=_number(env, "SWEEP_INTERVAL_SECONDS", 300, 1, 3600),
+        max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER", 5, 1, 1000),
+        max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY", 100, 1, 100000),
+        login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
+        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400),
+        login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
+                                                 30, 1, 1000000),
+        registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE",
+                                                30, 1, 1000000),
     )
 
 

@@ -5,11 +5,12 @@ import asyncio
 import base64
 import json
 import mimetypes
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chalice.config import Config
-from chalice.local import LocalGateway, LocalGatewayException
+from chalice.local import LambdaEventConverter, LocalGateway, LocalGatewayException
 
 from chalicelib import settings
 from chalicelib.errors import MAX_BODY_BYTES
@@ -20,6 +21,8 @@ class ChaliceGateway:
         config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
                                lambda_timeout=30)
         self._gateway = LocalGateway(chalice_app, config)
+        self._peer = _PeerAddress(self._gateway.event_converter)
+        self._gateway.event_converter = self._peer
         self._static_dir = static_dir.resolve() if static_dir else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="api")
 
@@ -37,14 +40,19 @@ class ChaliceGateway:
         if scope["query_string"]:
             path += "?" + scope["query_string"].decode("latin-1")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        peer = (scope.get("client") or (LambdaEventConverter.LOCAL_SOURCE_IP,))[0]
         loop = asyncio.get_running_loop()
         try:
             response = await loop.run_in_executor(
-                self._pool, self._gateway.handle_request, scope["method"], path, headers, body)
+                self._pool, self._handle, peer, scope["method"], path, headers, body)
         except LocalGatewayException:
             await self._not_an_api_route(scope, send)
             return
         await _send_lambda_response(send, response)
+
+    def _handle(self, peer, method, path, headers, body):
+        self._peer.address = peer
+        return self._gateway.handle_request(method, path, headers, body)
 
     async def _not_an_api_route(self, scope, send):
         static = self._static_file(scope["path"]) if scope["method"] in ("GET", "HEAD") else None
@@ -62,6 +70,22 @@ class ChaliceGateway:
         if self._static_dir not in candidate.parents or not candidate.is_file():
             return None
         return candidate
+
+
+class _PeerAddress(threading.local):
+    """Wraps LocalGateway's event converter, which names 127.0.0.1 as every
+    request's source, to name the socket's peer instead, as API Gateway does
+    in `requestContext.identity.sourceIp`. Per thread, as each request is
+    handled on a thread of its own."""
+
+    def __init__(self, converter):
+        self._converter = converter
+        self.address = LambdaEventConverter.LOCAL_SOURCE_IP
+
+    def create_lambda_event(self, *args, **kwargs):
+        event = self._converter.create_lambda_event(*args, **kwargs)
+        event["requestContext"]["identity"]["sourceIp"] = self.address
+        return event
 
 
 async def _read_body(receive):

@@ -33,11 +33,14 @@ class Service:
 
 
 class StackProcess:
-    """`python -m devstack` as a child process on a free port, for the tests
-    and benchmarks; `env` names the services it should use or start."""
+    """`python -m devstack` (or another `module` that serves it) as a child
+    process on a free port (or `port`, to restart one where its clients
+    are), for the tests and benchmarks; `env` names the services it should
+    use or start."""
 
-    def __init__(self, env, log_path):
-        self.port = free_port()
+    def __init__(self, env, log_path, module="devstack", port=None):
+        self.module = module
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "PORT": str(self.port)}
         self.log_path = log_path
@@ -45,7 +48,7 @@ class StackProcess:
 
     def start(self):
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True, preexec_fn=_die_with_parent)
         wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")

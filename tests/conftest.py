@@ -61,9 +61,13 @@ def openrouter(backing):
 
 @pytest.fixture(scope="session")
 def stack_env(backing, openrouter):
+    # The suite registers and logs in many users from 127.0.0.1 within a
+    # minute; the per-address caps are tested on stacks of their own.
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
             "LOG_LEVEL": "INFO", "JOBS_QUEUE_NAME": "generation-jobs",
-            "DEAD_LETTER_QUEUE_NAME": "generation-jobs-dlq"}
+            "DEAD_LETTER_QUEUE_NAME": "generation-jobs-dlq",
+            "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "100000",
+            "REGISTRATIONS_PER_IP_PER_MINUTE": "100000"}
 
 
 @pytest.fixture(scope="session")

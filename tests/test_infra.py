@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chalicelib import settings
 from infra.package import package
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,3 +206,42 @@ def test_the_compose_file_describes_the_whole_stack():
     assert notifier["REDIS_URL"] == "redis://redis:6379/0"
     assert notifier["JWT_SECRET"] == "${JWT_SECRET:?set JWT_SECRET}"
     assert (ROOT / "notifier" / "Dockerfile").is_file()
+
+
+def test_the_api_stage_throttles_every_route_by_parameters(template, resources):
+    method_settings = resources["RestAPI"]["Properties"]["MethodSettings"]
+    assert method_settings == [{"ResourcePath": "/*", "HttpMethod": "*",
+                         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+                         "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"}}]
+    for name in ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit"):
+        assert template["Parameters"][name]["Type"] == "Number"
+    throttled = next(r["Properties"] for r in resources.values()
+                     if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+                     and r["Properties"]["ResponseType"] == "THROTTLED")
+    assert throttled["StatusCode"] == "429"
+    assert "message" in json.loads(throttled["ResponseTemplates"]["application/json"])
+    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+
+
+def test_the_workers_concurrency_is_bounded_by_a_parameter(template, resources):
+    source = resources["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaximumConcurrency"}}
+    assert template["Parameters"]["WorkerMaximumConcurrency"]["Default"] == 5
+
+
+LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": ("MaxActiveJobsPerUser", 5),
+          "MAX_JOBS_PER_DAY": ("MaxJobsPerDay", 100),
+          "LOGIN_MAX_FAILURES": ("LoginMaxFailures", 5),
+          "LOGIN_LOCKOUT_SECONDS": ("LoginLockoutSeconds", 900),
+          "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": ("LoginAttemptsPerIpPerMinute", 30),
+          "REGISTRATIONS_PER_IP_PER_MINUTE": ("RegistrationsPerIpPerMinute", 30)}
+
+
+def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(template,
+                                                                               resources):
+    defaults = settings.from_env({"JWT_SECRET": "x" * 32, "MONGODB_URI": "mongodb://db"})
+    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    for variable, (parameter, default) in LIMITS.items():
+        assert variables[variable] == {"Ref": parameter}
+        assert template["Parameters"][parameter]["Default"] == default
+        assert getattr(defaults, variable.lower()) == default

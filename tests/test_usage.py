@@ -16,11 +16,6 @@ def test_a_new_user_has_spent_nothing_this_month(api, user):
                      "completionTokens": 0, "totalTokens": 0, "cost": 0}
 
 
-def test_usage_needs_a_token(api):
-    response = api.get("/usage")
-    assert (response.status_code, response.json()) == (401, {"message": "Not authorized, no token"})
-
-
 def test_a_failed_job_counts_as_a_job_without_tokens(api, user):
     queued = submit(api, user, unique("[payment-required] Costless"))
     job = wait_until_finished(api, user, queued["jobId"])

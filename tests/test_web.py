@@ -189,6 +189,24 @@ def test_logout_clears_the_token_and_closes_the_socket(new_page):
     assert page.evaluate("localStorage.getItem('access_token')") is None
 
 
+def test_the_generation_form_shows_what_is_left_and_a_429_in_place(new_page):
+    from bson import ObjectId
+
+    from chalicelib import db, limits
+    page = new_page()
+    email = register(page)
+    usage = page.locator("#usage")
+    usage.filter(has_text="Left: 5 of 5 at once · 100 of 100 in 24 h").wait_for()
+    user_id = db.get().users.find_one({"email": email})["_id"]
+    for _ in range(5):
+        limits.take_generation_slot(ObjectId(user_id), str(ObjectId()))
+    generate(page, "One too many")
+    page.locator("#generate-form .error").filter(
+        has_text="Active generation limit reached: 5 jobs queued or processing").wait_for()
+    usage.filter(has_text="Left: 0 of 5 at once · 95 of 100 in 24 h").wait_for()
+    assert page.locator("#jobs .job", has_text="One too many").count() == 0
+
+
 def test_the_text_appears_as_it_is_written_and_cancel_stops_it(new_page):
     page = new_page()
     register(page)
@@ -217,9 +235,9 @@ def test_tokens_and_cost_show_per_job_and_for_the_month(new_page):
     page.locator("#socket-state", has_text="live").wait_for()
     job = generate(page, "Priced prompt")
     job.locator(".status.completed").wait_for()
-    usage = job.locator(".usage")
-    usage.wait_for()
-    assert re.fullmatch(r"\d+ tokens · \$0\.\d{6} · openai/gpt-4o-mini", usage.inner_text())
+    spend = job.locator(".spend")
+    spend.wait_for()
+    assert re.fullmatch(r"\d+ tokens · \$0\.\d{6} · openai/gpt-4o-mini", spend.inner_text())
     page.locator("#month-usage", has_text="This month: 1 generations").wait_for()
     assert re.search(r"\d+ tokens · \$0\.\d{6}$", page.locator("#month-usage").inner_text())
 

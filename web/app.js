@@ -148,7 +148,6 @@ async function finished(job) {
   updateJob(job);
   try {
     updateJob({ ...job, ...(await request("GET", `/generate-content/${job.jobId}`)) });
-    await loadUsage();
   } catch {
     // The result is shown; its cost appears on the next load.
   }
@@ -178,7 +177,6 @@ async function poll() {
       const latest = await request("GET", `/generate-content/${job.jobId}`);
       seen(latest.completedAt);
       updateJob({ ...job, ...latest });
-      if (!PENDING.includes(latest.status)) await loadUsage();
     } catch {
       return;
     }
@@ -227,6 +225,29 @@ function updateJob(job) {
   if (existing) existing.replaceWith(card);
   else $("#jobs").prepend(card);
   $("#jobs-state").textContent = "";
+  // A job that ends frees its slot.
+  if (previous && PENDING.includes(previous.status) && !PENDING.includes(job.status)) loadUsage();
+}
+
+// What the user's limits leave and what this month cost (GET /usage),
+// beside the form it limits.
+async function loadUsage() {
+  try {
+    const usage = await request("GET", "/usage");
+    $("#month-usage").textContent =
+      `This month: ${usage.month.jobs} generations · ${spent(usage.month)}`;
+    const atOnce = Math.max(0, usage.maxActiveJobs - usage.activeJobs);
+    const today = Math.max(0, usage.maxJobsPerDay - usage.jobsLast24h);
+    const parts = [`Left: ${atOnce} of ${usage.maxActiveJobs} at once`,
+      `${today} of ${usage.maxJobsPerDay} in 24 h`];
+    if (usage.nextSlotAt) {
+      parts.push(`next slot at ${new Date(usage.nextSlotAt).toLocaleTimeString()}`);
+    }
+    $("#usage").textContent = parts.join(" · ");
+  } catch {
+    $("#usage").textContent = "";
+    $("#month-usage").textContent = "";
+  }
 }
 
 function renderJob(job) {
@@ -244,7 +265,7 @@ function renderJob(job) {
     card.append(streamingBox(job.text));
   }
   if (PENDING.includes(job.status)) card.append(cancelButton(job));
-  if (job.usage) card.append(el("p", { class: "usage muted" }, spent(job.usage, job.model)));
+  if (job.usage) card.append(el("p", { class: "spend muted" }, spent(job.usage, job.model)));
   return card;
 }
 
@@ -270,15 +291,6 @@ function spent(usage, model) {
   return [tokens, cost, model].filter(Boolean).join(" · ");
 }
 
-async function loadUsage() {
-  try {
-    const { month } = await request("GET", "/usage");
-    $("#month-usage").textContent =
-      `This month: ${month.jobs} generations · ${spent(month)}`;
-  } catch {
-    // The figure is a courtesy; the next completion tries again.
-  }
-}
 
 function saveForm(job) {
   const form = el("form", { class: "inline" },
@@ -375,9 +387,13 @@ onSubmit("#login-form", async (fields) => signedIn(await request("POST", "/auth/
 onSubmit("#register-form", async (fields) =>
   signedIn(await request("POST", "/auth/register", fields)));
 onSubmit("#generate-form", async (fields) => {
-  const queued = await request("POST", "/generate-content", fields);
-  updateJob({ ...fields, ...queued, createdAt: new Date().toISOString() });
-  $("#generate-form").reset();
+  try {
+    const queued = await request("POST", "/generate-content", fields);
+    updateJob({ ...fields, ...queued, createdAt: new Date().toISOString() });
+    $("#generate-form").reset();
+  } finally {
+    loadUsage();
+  }
 });
 onSubmit("#create-form", async (fields) => {
   await request("POST", "/content", fields);

@@ -1,0 +1,208 @@
+"""Limits that protect the money: generation quotas per user, login lockout
+per email and request caps per client address.
+
+Each limit is a conditional write on one small MongoDB document, so it holds
+across any number of Lambda containers. TTL indexes only tidy up: every
+answer is computed from the timestamps stored, never from the TTL having run.
+Functions take `now` so the windows can be tested with any clock."""
+import functools
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pymongo
+import pymongo.errors
+
+from chalicelib import clock, db, lifecycle, settings
+from chalicelib.errors import ApiError
+
+DAY = timedelta(days=1)
+# A slot whose job document never appeared: the submit died between taking
+# the slot and storing the job (a Lambda timeout is far shorter).
+ABANDONED_SLOT = timedelta(minutes=1)
+# Past this, every submission in the document is out of the 24 h window and
+# every job it names has long ended, so the TTL may drop it.
+QUOTA_LIFETIME = timedelta(days=2)
+REQUEST_WINDOW_SECONDS = 60
+LOGIN_LOCKED = "Too many login attempts, please try again later"
+TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
+
+
+@dataclass(frozen=True)
+class _Quota:
+    """What a user's quota document holds once ended jobs and old
+    submissions are left out; `ends` is when each active job should end."""
+    ends: list
+    submitted: list
+
+
+def take_generation_slot(user_id, job_id: str, now: datetime = None):
+    """Count a new job against its user's limits, before anything is stored,
+    or raise a 429. One conditional update takes the slot; only when it finds
+    the quota full are ended jobs and old submissions dropped, and it tries
+    once more."""
+    now = now or clock.now()
+    config = settings.get()
+    condition = {"_id": user_id,
+                 f"active.{config.max_active_jobs_per_user - 1}": {"$exists": False},
+                 f"submitted.{config.max_jobs_per_day - 1}": {"$exists": False}}
+    update = {"$push": {"active": {"jobId": job_id, "at": now}, "submitted": now},
+              "$set": {"expiresAt": now + QUOTA_LIFETIME}}
+    if _conditional_upsert(_collection("generation_quotas"), condition, update):
+        return
+    quota = _reconcile(user_id, now)
+    if _conditional_upsert(_collection("generation_quotas"), condition, update):
+        return
+    raise _generation_refused(quota, now, config)
+
+
+def usage(user_id, now: datetime = None) -> dict:
+    now = now or clock.now()
+    config = settings.get()
+    quota = _reconcile(user_id, now)
+    next_slot = _next_slot(quota, now, config)
+    return {"activeJobs": len(quota.ends), "maxActiveJobs": config.max_active_jobs_per_user,
+            "jobsLast24h": len(quota.submitted), "maxJobsPerDay": config.max_jobs_per_day,
+            "nextSlotAt": clock.iso(next_slot) if next_slot else None}
+
+
+def begin_login(email: str, now: datetime = None):
+    """Reserve one login attempt for `email` before its password is checked,
+    or raise a 429 when the window already holds the maximum. The attempt
+    counts as a failure unless login_succeeded() clears the record, so
+    concurrent guesses cannot get past the limit either."""
+    now = now or clock.now()
+    config = settings.get()
+    window = timedelta(seconds=config.login_lockout_seconds)
+    condition = {"_id": email, f"failures.{config.login_max_failures - 1}": {"$exists": False}}
+    update = {"$push": {"failures": now}, "$set": {"expiresAt": now + window}}
+    logins = _collection("login_failures")
+    if _conditional_upsert(logins, condition, update):
+        return
+    record = logins.find_one_and_update(
+        {"_id": email}, {"$pull": {"failures": {"$lte": now - window}}},
+        return_document=pymongo.ReturnDocument.AFTER)
+    if _conditional_upsert(logins, condition, update):
+        return
+    failures = sorted((record or {}).get("failures", []))
+    frees = failures[len(failures) - config.login_max_failures] + window \
+        if len(failures) >= config.login_max_failures else now
+    raise _too_many(LOGIN_LOCKED, frees, now)
+
+
+def login_succeeded(email: str):
+    _collection("login_failures").delete_one({"_id": email})
+
+
+def count_login(source_ip: str, now: datetime = None):
+    _count_request("login", source_ip, settings.get().login_attempts_per_ip_per_minute, now)
+
+
+def count_registration(source_ip: str, now: datetime = None):
+    _count_request("register", source_ip, settings.get().registrations_per_ip_per_minute, now)
+
+
+def _count_request(action, source_ip, per_minute, now):
+    """A fixed one-minute window per action and address: one atomic
+    increment, and the count it returns decides."""
+    now = now or clock.now()
+    window = int(now.timestamp()) // REQUEST_WINDOW_SECONDS
+    ends = datetime.fromtimestamp((window + 1) * REQUEST_WINDOW_SECONDS, timezone.utc)
+    counters = _collection("request_counts")
+    key = f"{action}:{source_ip}:{window}"
+    try:
+        count = _increment(counters, key, ends)
+    except pymongo.errors.DuplicateKeyError:
+        # Two first requests of a window raced to create the counter.
+        count = _increment(counters, key, ends)
+    if count > per_minute:
+        raise _too_many(TOO_MANY_REQUESTS, ends, now)
+
+
+def _increment(counters, key, ends) -> int:
+    return counters.find_one_and_update(
+        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}},
+        upsert=True, return_document=pymongo.ReturnDocument.AFTER)["count"]
+
+
+def _conditional_upsert(collection, condition, update) -> bool:
+    """Apply `update` if the document matches `condition` (creating it when
+    it does not exist). A document that exists but does not match makes the
+    upsert collide with its own _id: that is the refusal."""
+    try:
+        collection.update_one(condition, update, upsert=True)
+        return True
+    except pymongo.errors.DuplicateKeyError:
+        return False
+
+
+def _reconcile(user_id, now) -> _Quota:
+    """Free the slots of jobs that ended, whoever ended them, and of submits
+    that died before storing their job; forget submissions older than 24 h."""
+    quotas = _collection("generation_quotas")
+    document = quotas.find_one({"_id": user_id}) or {}
+    active = document.get("active", [])
+    found = {job["jobId"]: job for job in db.get().jobs.find(
+        {"jobId": {"$in": [entry["jobId"] for entry in active]}},
+        {"jobId": 1, "status": 1, "scheduledFor": 1})}
+    ends, freed = [], []
+    for entry in active:
+        job = found.get(entry["jobId"])
+        if _ended(job, entry, now):
+            freed.append(entry["jobId"])
+        else:
+            ends.append(_expected_end(job, entry))
+    cutoff = now - DAY
+    quotas.update_one({"_id": user_id}, {"$pull": {"submitted": {"$lte": cutoff},
+                                                   "active": {"jobId": {"$in": freed}}}})
+    return _Quota(ends=ends, submitted=[at for at in document.get("submitted", [])
+                                        if at > cutoff])
+
+
+def _ended(job, entry, now) -> bool:
+    if job is None:
+        return entry["at"] + ABANDONED_SLOT <= now
+    return job["status"] in lifecycle.FINISHED
+
+
+def _expected_end(job, entry):
+    if job is None:
+        return entry["at"] + ABANDONED_SLOT
+    return job["scheduledFor"] + timedelta(seconds=lifecycle.ESTIMATED_AI_SECONDS)
+
+
+def _next_slot(quota, now, config):
+    """When the next submission would be accepted; None if it would be now."""
+    moments = []
+    if len(quota.submitted) >= config.max_jobs_per_day:
+        ordered = sorted(quota.submitted)
+        moments.append(ordered[len(ordered) - config.max_jobs_per_day] + DAY)
+    if len(quota.ends) >= config.max_active_jobs_per_user:
+        ordered = sorted(quota.ends)
+        moments.append(ordered[len(ordered) - config.max_active_jobs_per_user])
+    return max(max(moments), now + timedelta(seconds=1)) if moments else None
+
+
+def _generation_refused(quota, now, config):
+    # A request that lost a race for the last slot finds the quota just full.
+    frees = _next_slot(quota, now, config) or now
+    if len(quota.submitted) >= config.max_jobs_per_day:
+        message = (f"Daily generation limit reached: {config.max_jobs_per_day} jobs in 24 "
+                   f"hours; the next slot frees at {clock.iso(frees)}")
+    else:
+        message = (f"Active generation limit reached: {config.max_active_jobs_per_user} "
+                   "jobs queued or processing; a slot frees when one of them finishes")
+    return _too_many(message, frees, now)
+
+
+def _too_many(message, frees, now):
+    seconds = max(1, math.ceil((frees - now).total_seconds()))
+    return ApiError(429, message, headers={"Retry-After": str(seconds),
+                                           "Access-Control-Expose-Headers": "Retry-After"})
+
+
+@functools.lru_cache(maxsize=None)
+def _collection(name):
+    collection = db.get()[name]
+    collection.create_index("expiresAt", expireAfterSeconds=0)
+    return collection

@@ -124,19 +124,23 @@ def main():
         mongo, redis = services.start_mongo(":memory:", logs), services.start_redis(logs)
         fake = fake_ai()
         port = services.free_port()
-        os.environ.update({"MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
-                           "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
-                           "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
-                           "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
-                           "OPENROUTER_API_KEY": API_KEY, "OPENROUTER_BASE_URL": fake.url})
-        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
+        env = {**os.environ, "MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
+               "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
+               "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
+               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
+               "OPENROUTER_API_KEY": API_KEY, "OPENROUTER_BASE_URL": fake.url,
+               # One address registers every user of the benchmark.
+               "REGISTRATIONS_PER_IP_PER_MINUTE": str(USERS)}
+        from chalicelib import settings
+        settings.use(settings.from_env(env))
+        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
                                     stdout=open(logs / "notifier.log", "ab"),
                                     stderr=subprocess.STDOUT)
         try:
             services.wait_until_listening(notifier, port, "the notifier")
             from chalicelib import auth
             users = [auth.register({"name": f"User {n}", "email": f"user{n}@example.com",
-                                    "password": "pw"}) for n in range(USERS)]
+                                    "password": "pw"}, "127.0.0.1") for n in range(USERS)]
             url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
             asyncio.run(measure(url, users, fake, notifier.pid))
         finally:

@@ -22,8 +22,7 @@ class FakeOpenRouter:
         self.calls = []
         self.delay = delay
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}/api/v1"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -141,6 +140,12 @@ class FakeOpenRouter:
                 pass
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Room for a hundred workers connecting at once (the default is 5).
+    request_queue_size = 128
 
 
 class Script:

@@ -1,5 +1,6 @@
-"""The AI call: OpenRouter chat completions, bounded in time, with the model,
-its parameters and one system prompt per content type kept here."""
+"""The AI call: OpenRouter chat completions, streamed and bounded in time,
+with the models, their parameters and one system prompt per content type
+kept here."""
 import email.utils
 import json
 import logging

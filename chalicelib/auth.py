@@ -13,8 +13,8 @@ TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
 
 
 def register(body: dict) -> dict:
-    fields = validation.strings(body, "name", "email", "password")
-    validation.require(fields, ("name", "email", "password"), "Please provide all fields")
+    fields = validation.required_strings(body, ("name", "email", "password"),
+                                         "Please provide all fields")
     email = validation.normalised_email(fields["email"])
     password = validation.password(fields["password"])
     moment = clock.now()
@@ -35,8 +35,8 @@ def register(body: dict) -> dict:
 
 
 def login(body: dict) -> dict:
-    fields = validation.strings(body, "email", "password")
-    validation.require(fields, ("email", "password"), "Please provide all fields")
+    fields = validation.required_strings(body, ("email", "password"),
+                                         "Please provide all fields")
     user = db.get().users.find_one({"email": fields["email"].strip().lower()})
     # Check a password even for an unknown email, so timing does not reveal
     # which emails are registered.

@@ -19,9 +19,8 @@ INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.C
 
 
 def submit(user: dict, body: dict) -> dict:
-    fields = validation.strings(body, "prompt", "contentType")
-    validation.require(fields, ("prompt", "contentType"),
-                       "Please provide prompt and contentType")
+    fields = validation.required_strings(body, ("prompt", "contentType"),
+                                         "Please provide prompt and contentType")
     if fields["contentType"] not in validation.CONTENT_TYPES:
         raise ApiError(400, INVALID_TYPE)
     delay = settings.get().generation_delay_seconds

@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Rate, Response
 
-from chalicelib import auth, content, errors, jobs, settings, worker
+from chalicelib import auth, content, errors, jobs, openapi, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
@@ -77,6 +77,22 @@ def job_status(job_id):
 def save_job(job_id):
     user = _user()
     return Response(jobs.save(user, job_id, _body()), status_code=201)
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    return openapi.document(app.current_request)
+
+
+@app.route("/docs", methods=["GET"])
+def docs():
+    return Response(openapi.docs_page(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/docs/redoc.standalone.js", methods=["GET"])
+def docs_renderer():
+    return Response(openapi.redoc_script(), headers={
+        "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "max-age=86400"})
 
 
 # Queue names are read at import because `chalice package` writes them into

@@ -1,0 +1,66 @@
+"""Fuzzing: Schemathesis generates valid and invalid requests for every
+operation of /openapi.json and sends them to a stack of its own; every
+response must conform to the document. Seeded and bounded, so a run is
+repeatable and fits in make test."""
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, seed, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance,
+                                               negative_data_rejection,
+                                               response_schema_conformance,
+                                               status_code_conformance)
+
+from chalicelib import openapi
+from devstack.services import StackProcess
+from tests.conftest import Client
+
+EXAMPLES_PER_OPERATION = 60
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance, negative_data_rejection]
+operations = set()
+requests_sent = 0
+
+
+@pytest.fixture(scope="module")
+def fuzzed_stack(stack_env, tmp_path_factory):
+    """A stack of its own, so thousands of generated users, items and jobs
+    never meet the other tests' data."""
+    running = StackProcess(stack_env, tmp_path_factory.mktemp("fuzz") / "stack.log").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def token(fuzzed_stack):
+    return Client(fuzzed_stack.url).register(name="Fuzzer")["token"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(request):
+    failed_before = request.session.testsfailed
+    yield
+    failures = request.session.testsfailed - failed_before
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        print(f"\nschemathesis: {len(operations)} operations, {requests_sent} requests, "
+              f"{failures} failures")
+
+
+# The document the stack serves is this one (tests/test_openapi.py); loading
+# it here lets pytest name a test per operation at collection time.
+schema = schemathesis.openapi.from_dict(openapi.document())
+# Unknown query parameters and body fields are ignored by design (only the
+# named fields are read), so sending them is not invalid data.
+schema.config.generation.update(allow_extra_parameters=False)
+
+
+@schema.parametrize()
+@seed(14)
+@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_every_response_conforms_to_the_document(case, fuzzed_stack, token):
+    global requests_sent
+    operations.add(case.operation.label)
+    requests_sent += 1
+    case.call_and_validate(base_url=fuzzed_stack.url, checks=CHECKS,
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)

@@ -6,7 +6,7 @@ import bcrypt
 import jwt
 import pymongo.errors
 
-from chalicelib import clock, db, settings, validation
+from chalicelib import clock, db, logs, settings, validation
 from chalicelib.errors import ApiError
 
 TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
@@ -66,6 +66,7 @@ def current_user(request) -> dict:
     user = user_for_token(token.strip())
     if user is None:
         raise ApiError(401, "User not found")
+    logs.add(userId=str(user["_id"]))
     return user
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, queue, settings, validation
+from chalicelib import clock, content, db, logs, metrics, queue, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,17 @@ def submit(user: dict, body: dict) -> dict:
         "__v": 0,
     }
     db.get().jobs.insert_one(job)
+    logs.add(jobId=job["jobId"])
     try:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
         _finish(job["jobId"], {"status": "queued"}, "error",
                 {"error": "The job could not be queued; please try again"})
+        metrics.job_finished("error")
         raise ApiError(500, "Server error") from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
+    metrics.job_queued()
     return {
         "message": "Content generation job queued successfully",
         "jobId": job["jobId"],

@@ -6,7 +6,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib import clock, jobs, notify, openrouter, queue
+from chalicelib import clock, jobs, logs, metrics, notify, openrouter, queue
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def process_dead_letters(records) -> dict:
 
 
 def process_record(record, context):
+    logs.bind(context, messageId=record["messageId"])
     job_id = _job_id(record)
+    logs.add(jobId=job_id)
     if job_id is None:
         return
     job = jobs.find(job_id)
@@ -64,6 +66,7 @@ def process_record(record, context):
         log.warning("job %s: claim lost before the result was written", job_id)
         return
     log.info("job %s: %s", job_id, finished["status"])
+    metrics.job_finished(finished["status"])
     notify.job_completed(jobs.event_payload(finished))
 
 
@@ -82,7 +85,10 @@ def _return_until_the_claim_ends(record, job_id):
 
 
 def process_dead_letter(record):
+    logs.add(messageId=record["messageId"], jobId=None)
+    metrics.dead_lettered()
     job_id = _job_id(record)
+    logs.add(jobId=job_id)
     if job_id is None:
         return
     finished = jobs.mark_error(job_id, DEAD_LETTER_ERROR)
@@ -90,6 +96,7 @@ def process_dead_letter(record):
         log.info("job %s: dead letter for a finished or unknown job acknowledged", job_id)
         return
     log.error("job %s: marked error after the queue's retries ran out", job_id)
+    metrics.job_finished("error")
     notify.job_completed(jobs.event_payload(finished))
 
 
@@ -102,6 +109,8 @@ def resend_stale(limit=100) -> dict:
         if job is None:
             break
         queue.send_job(job["jobId"], 0)
+        logs.add(jobId=job["jobId"])
+        metrics.swept()
         log.warning("job %s: still %s with no message to finish it; message re-sent",
                     job["jobId"], job["status"])
         resent.append(job["jobId"])

@@ -132,6 +132,7 @@ def _paths():
                 body=_object({"title": _string("title", 1),
                               "type": {"type": "string", "enum": list(types)},
                               "body": _string("body", 1)}, []),
+                optional_body=True,
                 responses={200: _json("The updated item", _ref("Content")),
                            400: _messages([], ["Invalid content type",
                                                *[f"{name} cannot be empty"

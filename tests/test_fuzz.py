@@ -14,12 +14,23 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
 from chalicelib import openapi
 from devstack.services import StackProcess
 from tests.conftest import Client
+from tests.test_generation import wait_until_finished
 
 EXAMPLES_PER_OPERATION = 60
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]
+BOUNDED = settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
+                   suppress_health_check=list(HealthCheck))
+ITEM = {"title": "Fuzzed", "type": "Blog Post Outline", "body": "An item to fuzz."}
 operations = set()
 requests_sent = 0
+
+# The document the stack serves is this one (tests/test_openapi.py); loading
+# it here lets pytest name a test per operation at collection time.
+schema = schemathesis.openapi.from_dict(openapi.document())
+# Unknown query parameters and body fields are ignored by design (only the
+# named fields are read), so sending them is not invalid data.
+schema.config.generation.update(allow_extra_parameters=False)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +43,21 @@ def fuzzed_stack(stack_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def token(fuzzed_stack):
-    return Client(fuzzed_stack.url).register(name="Fuzzer")["token"]
+def client(fuzzed_stack):
+    return Client(fuzzed_stack.url)
+
+
+@pytest.fixture(scope="module")
+def fuzzer(client):
+    return client.register(name="Fuzzer")
+
+
+@pytest.fixture(scope="module")
+def completed_job(client, fuzzer):
+    queued = client.post("/generate-content", token=fuzzer["token"],
+                         json={"prompt": "A job to fuzz", "contentType": "Blog Post Outline"})
+    wait_until_finished(client, fuzzer, queued.json()["jobId"])
+    return queued.json()["jobId"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,21 +70,32 @@ def report(request):
               f"{failures} failures")
 
 
-# The document the stack serves is this one (tests/test_openapi.py); loading
-# it here lets pytest name a test per operation at collection time.
-schema = schemathesis.openapi.from_dict(openapi.document())
-# Unknown query parameters and body fields are ignored by design (only the
-# named fields are read), so sending them is not invalid data.
-schema.config.generation.update(allow_extra_parameters=False)
-
-
-@schema.parametrize()
-@seed(14)
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_every_response_conforms_to_the_document(case, fuzzed_stack, token):
+def call_and_validate(case, fuzzed_stack, fuzzer):
     global requests_sent
     operations.add(case.operation.label)
     requests_sent += 1
     case.call_and_validate(base_url=fuzzed_stack.url, checks=CHECKS,
-                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                           headers={"Authorization": f"Bearer {fuzzer['token']}"}, timeout=30)
+
+
+@schema.parametrize()
+@seed(14)
+@BOUNDED
+def test_every_response_conforms_to_the_document(case, fuzzed_stack, fuzzer):
+    call_and_validate(case, fuzzed_stack, fuzzer)
+
+
+@schema.include(path_regex=r"\{").parametrize()
+@seed(14)
+@BOUNDED
+def test_every_response_about_own_items_and_jobs_conforms(case, fuzzed_stack, fuzzer, client,
+                                                          completed_job):
+    """Generated ids name nothing, so the same requests again with ids of the
+    fuzzer's own: a fresh item each time, and a completed job. Only then
+    does an invalid body meet the code that must refuse it."""
+    if "id" in case.path_parameters:
+        item = client.post("/content", token=fuzzer["token"], json=ITEM).json()
+        case.path_parameters = {**case.path_parameters, "id": item["_id"]}
+    else:
+        case.path_parameters = {**case.path_parameters, "jobId": completed_job}
+    call_and_validate(case, fuzzed_stack, fuzzer)

@@ -96,8 +96,9 @@ def openapi_document():
 
 @app.route("/docs", methods=["GET"])
 def docs():
-    return Response(_openapi().docs_page(),
-                    headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(_openapi().docs_page(), headers={
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": _openapi().DOCS_POLICY})
 
 
 @app.route("/docs/redoc.standalone.js", methods=["GET"])

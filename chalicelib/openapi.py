@@ -24,6 +24,12 @@ DOCS_PAGE = """<!doctype html>
 </html>
 """
 
+# The page loads nothing from elsewhere: Redoc's "API docs by Redocly" logo
+# from its CDN is refused (and hidden), the rest is this API's own. Redoc
+# styles with inline <style> and searches in a blob: worker.
+DOCS_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+
 DESCRIPTION = """The REST API of the AI Content Generator, as its contract
 (`api-reference.md`, version 1.0.0) defines it. Every error body is
 `{"message": ...}`.

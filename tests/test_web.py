@@ -187,3 +187,19 @@ def test_logout_clears_the_token_and_closes_the_socket(new_page):
     page.get_by_role("button", name="Log out").click()
     page.locator("#login-form").wait_for()
     assert page.evaluate("localStorage.getItem('access_token')") is None
+
+
+def test_the_docs_page_renders_the_api_description_offline(browser, stack):
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    outside = []
+    context.route(re.compile(r"^(?!" + re.escape(stack.url) + ")"),
+                  lambda route: (outside.append(route.request.url), route.abort()))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/docs")
+    page.get_by_role("heading", name=re.compile("AI Content Generator API")).first.wait_for()
+    page.get_by_role("heading", name="Queue AI content generation").first.wait_for()
+    context.close()
+    assert (outside, errors) == ([], [])

@@ -2,6 +2,7 @@
 statuses and exact messages, plus what the service does beyond it (marked
 `x-addition`). Messages and caps are taken from the modules that produce
 them, so the description cannot drift from the behaviour."""
+import copy
 import functools
 from pathlib import Path
 
@@ -45,7 +46,7 @@ as missing.
 Real-time `job_completed` events are sent over Socket.IO, which OpenAPI does
 not describe: see the contract's section 7."""
 
-STATUSES = ("queued", "processing", "completed", "failed", "error")
+STATUSES = ("queued", "processing", *jobs.FINISHED)
 
 
 def document(request=None) -> dict:
@@ -53,7 +54,7 @@ def document(request=None) -> dict:
     mounted: an API Gateway stage adds a prefix such as /api."""
     context = request.context if request is not None else {}
     mount = context.get("path", "").removesuffix(context.get("resourcePath", ""))
-    return {**_document(), "servers": [{"url": mount or "/"}]}
+    return {**copy.deepcopy(_document()), "servers": [{"url": mount or "/"}]}
 
 
 def docs_page() -> str:

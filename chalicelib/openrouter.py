@@ -4,7 +4,7 @@ import email.utils
 import logging
 import time
 
-from chalicelib import settings
+from chalicelib import metrics, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
                       deadline - time.monotonic() - SAFETY_MARGIN_SECONDS)
         if timeout <= 0:
             break
+        started = time.monotonic()
         try:
             response = _session().post(
                 f"{config.openrouter_base_url}/chat/completions", json=request,
@@ -64,7 +65,10 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
             failure, wait = "AI service temporarily unavailable", _backoff(attempt)
         else:
             if response.status_code == 200:
+                metrics.ai_call(time.monotonic() - started, _cost(response))
                 return _completion(response)
+            if response.status_code == 429:
+                metrics.throttled("openrouter")
             if response.status_code not in RETRYABLE:
                 raise GenerationFailed(_status_message(response))
             failure = _status_message(response)
@@ -106,6 +110,15 @@ def _completion(response) -> str:
     if not text:
         raise GenerationFailed("AI returned empty content")
     return text
+
+
+def _cost(response):
+    """OpenRouter's charge for the call (`usage.cost`), if the body has one."""
+    try:
+        cost = (response.json().get("usage") or {}).get("cost")
+    except (ValueError, AttributeError):
+        return None
+    return cost if isinstance(cost, (int, float)) else None
 
 
 def _status_message(response) -> str:

@@ -92,7 +92,13 @@ class FakeOpenRouter:
         return Handler
 
 
+# What OpenRouter charged, in credits (US dollars), for each completion.
+COST = 0.000125
+
+
 def _completion(text):
     return {"id": "gen-test", "object": "chat.completion", "model": "test/model",
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}]}
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 100,
+                      "cost": COST}}

@@ -43,4 +43,4 @@ deploy: package
 	aws cloudformation deploy --template-file infra/build/$(STAGE)/packaged.yaml \
 	  --stack-name ai-content-generator-$(STAGE) \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-	  --parameter-overrides $(PARAMETERS)
+	  --parameter-overrides Stage=$(STAGE) $(PARAMETERS)

@@ -1,13 +1,16 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Rate, Response
 
-from chalicelib import auth, content, errors, jobs, limits, settings, worker
+from chalicelib import auth, content, errors, jobs, limits, logs, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
+if settings.in_lambda():
+    logs.configure(json_lines=True)
 app = ThreadSafeChalice(app_name="ai-content-generator")
 app.api.cors = CORSConfig(allow_origin=settings.cors_origin(),
                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+app.register_middleware(logs.middleware, "all")
 app.register_middleware(errors.middleware, "http")
 
 
@@ -93,6 +96,31 @@ def save_job(job_id):
 @app.route("/generate-content/{job_id}/cancel", methods=["POST"])
 def cancel_job(job_id):
     return jobs.cancel(_user(), job_id)
+
+
+def _openapi():
+    # Imported when documentation is asked for: Lambda cannot cache bytecode,
+    # so each module imported at start is compiled again on every cold start.
+    from chalicelib import openapi
+    return openapi
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    return _openapi().document(app.current_request)
+
+
+@app.route("/docs", methods=["GET"])
+def docs():
+    return Response(_openapi().docs_page(), headers={
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": _openapi().DOCS_POLICY})
+
+
+@app.route("/docs/redoc.standalone.js", methods=["GET"])
+def docs_renderer():
+    return Response(_openapi().redoc_script(), headers={
+        "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "max-age=86400"})
 
 
 # Queue names are read at import because `chalice package` writes them into

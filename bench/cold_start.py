@@ -62,8 +62,10 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         mongo = services.start_mongo(":memory:", Path(scratch))
         try:
+            # As in Lambda: the function name makes the app log JSON lines.
             env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench",
-                   "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256"}
+                   "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
+                   "AWS_LAMBDA_FUNCTION_NAME": "bench"}
             token = _user_token(env)
             ours = FIRST_REQUEST.format(path=str(ROOT), route="/auth/me", token=token)
             hello = FIRST_REQUEST.format(path=str(ROOT / "bench" / "hello_app"), route="/",

@@ -5,7 +5,7 @@ import bcrypt
 import jwt
 import pymongo.errors
 
-from chalicelib import clock, db, limits, settings, validation
+from chalicelib import clock, db, limits, logs, settings, validation
 from chalicelib.errors import ApiError
 from chalicelib.threadsafe import once
 
@@ -14,8 +14,8 @@ TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
 
 def register(body: dict, source_ip: str) -> dict:
     limits.count_registration(source_ip)
-    fields = validation.strings(body, "name", "email", "password")
-    validation.require(fields, ("name", "email", "password"), "Please provide all fields")
+    fields = validation.required_strings(body, ("name", "email", "password"),
+                                         "Please provide all fields")
     email = validation.normalised_email(fields["email"])
     password = validation.password(fields["password"])
     moment = clock.now()
@@ -37,8 +37,8 @@ def register(body: dict, source_ip: str) -> dict:
 
 def login(body: dict, source_ip: str) -> dict:
     limits.count_login(source_ip)
-    fields = validation.strings(body, "email", "password")
-    validation.require(fields, ("email", "password"), "Please provide all fields")
+    fields = validation.required_strings(body, ("email", "password"),
+                                         "Please provide all fields")
     email = fields["email"].strip().lower()
     # Known and unknown emails alike, so a lockout reveals nothing either.
     limits.begin_login(email)
@@ -72,6 +72,7 @@ def current_user(request) -> dict:
     user = user_for_token(token.strip())
     if user is None:
         raise ApiError(401, "User not found")
+    logs.add(userId=str(user["_id"]))
     return user
 
 

@@ -22,8 +22,7 @@ def list_for(user: dict, search=None) -> list:
 
 
 def create(user: dict, body: dict) -> dict:
-    fields = validation.strings(body, *EDITABLE)
-    validation.require(fields, EDITABLE, "Please provide all fields")
+    fields = validation.required_strings(body, EDITABLE, "Please provide all fields")
     return public(insert(user, fields["title"], fields["type"], fields["body"]))
 
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import clock, content, db, lifecycle, limits, notify, queue, settings, validation
+from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, queue,
+                        settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -17,9 +18,8 @@ INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.C
 
 
 def submit(user: dict, body: dict) -> dict:
-    fields = validation.strings(body, "prompt", "contentType")
-    validation.require(fields, ("prompt", "contentType"),
-                       "Please provide prompt and contentType")
+    fields = validation.required_strings(body, ("prompt", "contentType"),
+                                         "Please provide prompt and contentType")
     if fields["contentType"] not in validation.CONTENT_TYPES:
         raise ApiError(400, INVALID_TYPE)
     delay = settings.get().generation_delay_seconds
@@ -37,13 +37,16 @@ def submit(user: dict, body: dict) -> dict:
         "__v": 0,
     }
     lifecycle.create(job)
+    logs.add(jobId=job["jobId"])
     try:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
         lifecycle.mark_error(job["jobId"], "The job could not be queued; please try again")
+        metrics.job_finished("error")
         raise ApiError(500, "Server error") from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
+    metrics.job_queued()
     return {
         "message": "Content generation job queued successfully",
         "jobId": job["jobId"],
@@ -68,6 +71,7 @@ def status_for(user: dict, job_id: str) -> dict:
 def cancel(user: dict, job_id: str) -> dict:
     """The owner stops a job that has not finished: it ends failed at once
     and its sockets are told; a worker streaming it stops at its next look."""
+    logs.add(jobId=job_id)
     cancelled = lifecycle.cancel(job_id, user["_id"])
     if not cancelled.taken:
         raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])

@@ -5,7 +5,6 @@ Each limit is a conditional write on one small MongoDB document, so it holds
 across any number of Lambda containers. TTL indexes only tidy up: every
 answer is computed from the timestamps stored, never from the TTL having run.
 Functions take `now` so the windows can be tested with any clock."""
-import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -13,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, lifecycle, settings
+from chalicelib import clock, db, lifecycle, metrics, settings
 from chalicelib.errors import ApiError
 
 DAY = timedelta(days=1)
@@ -196,13 +195,11 @@ def _generation_refused(quota, now, config):
 
 
 def _too_many(message, frees, now):
+    metrics.throttled("limits")
     seconds = max(1, math.ceil((frees - now).total_seconds()))
     return ApiError(429, message, headers={"Retry-After": str(seconds),
                                            "Access-Control-Expose-Headers": "Retry-After"})
 
 
-@functools.lru_cache(maxsize=None)
 def _collection(name):
-    collection = db.get()[name]
-    collection.create_index("expiresAt", expireAfterSeconds=0)
-    return collection
+    return db.get()[name]

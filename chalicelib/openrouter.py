@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import settings
+from chalicelib import metrics, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,19 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
                       deadline - time.monotonic() - SAFETY_MARGIN_SECONDS)
         if timeout <= 0:
             break
+        started = time.monotonic()
         try:
             with _session().post(f"{config.openrouter_base_url}/chat/completions",
                                  json=request, timeout=timeout, headers=_headers(config),
                                  stream=True) as response:
                 if response.status_code == 200:
-                    return _read_stream(response, deadline, on_text)
+                    generation = _read_stream(response, deadline, on_text)
+                    # The latency of a streamed call: until its last chunk.
+                    metrics.ai_call(time.monotonic() - started,
+                                    (generation.usage or {}).get("cost"))
+                    return generation
+                if response.status_code == 429:
+                    metrics.throttled("openrouter")
                 if response.status_code not in RETRYABLE:
                     raise GenerationFailed(_status_message(response))
                 failure = _status_message(response)

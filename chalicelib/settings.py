@@ -74,6 +74,19 @@ def queue_names(env=os.environ):
             env.get("DEAD_LETTER_QUEUE_NAME") or "generation-jobs-dlq")
 
 
+def in_lambda(env=os.environ) -> bool:
+    """Read at import, like cors_origin: in Lambda, log lines and metrics are
+    JSON for CloudWatch; elsewhere they are text for a terminal."""
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def log_level(env=os.environ) -> str:
+    """Read at import, before the settings are validated (from_env refuses an
+    invalid LOG_LEVEL on first use)."""
+    level = (env.get("LOG_LEVEL") or "INFO").upper()
+    return level if level in LOG_LEVELS else "INFO"
+
+
 _current = None
 _lock = threading.Lock()
 

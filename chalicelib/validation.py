@@ -35,12 +35,19 @@ def json_body(request) -> dict:
 
 
 def strings(body: dict, *names) -> dict:
-    """The named fields that are present, each checked to be a capped string."""
-    values = {}
-    for name in names:
-        if body.get(name) is None:
-            continue
-        values[name] = string(name, body[name])
+    """The named fields that are present, each checked to be a capped string;
+    null is not a string, so `{"body": null}` is refused, never ignored."""
+    return {name: string(name, body[name]) for name in names if name in body}
+
+
+def required_strings(body: dict, names, message) -> dict:
+    """Required fields: absent, null or blank is the contract's `message`,
+    because a form's empty field may arrive as null; any other non-string is
+    refused like an optional one."""
+    values = strings({name: value for name, value in body.items() if value is not None},
+                     *names)
+    if any(not values.get(name, "").strip() for name in names):
+        raise ApiError(400, message)
     return values
 
 
@@ -50,11 +57,6 @@ def string(name, value):
     if len(value) > LIMITS[name]:
         raise ApiError(400, f"{name} must be at most {LIMITS[name]} characters")
     return value
-
-
-def require(values: dict, names, message):
-    if any(not values.get(name, "").strip() for name in names):
-        raise ApiError(400, message)
 
 
 def normalised_email(email: str) -> str:

@@ -7,7 +7,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib import jobs, lifecycle, notify, openrouter, queue
+from chalicelib import jobs, lifecycle, logs, metrics, notify, openrouter, queue
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ def process_batch(records, context, handle) -> dict:
     towards the queue's redrive limit."""
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
-        outcomes = list(pool.map(lambda record: _settle(record, handle, deadline), records))
+        outcomes = list(pool.map(lambda record: _settle(record, handle, context, deadline),
+                                 records))
     return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}
                                   for record, done in zip(records, outcomes) if not done]}
 
@@ -40,6 +41,7 @@ def generate(record, deadline) -> float:
     """A job's message: claim the job, stream the AI's answer to the owner,
     write the result."""
     job_id = _job_id(record)
+    logs.add(jobId=job_id)
     if job_id is None:
         return DONE
     claim = lifecycle.claim(job_id)
@@ -84,7 +86,9 @@ class _Watch:
 
 def give_up(record, deadline) -> float:
     """A dead letter: the job's message outlived the queue's retries."""
+    metrics.dead_lettered()
     job_id = _job_id(record)
+    logs.add(jobId=job_id)
     if job_id is None:
         return DONE
     result = lifecycle.mark_error(job_id, DEAD_LETTER_ERROR)
@@ -103,7 +107,9 @@ def resend_stale(limit=100) -> dict:
         job = lifecycle.take_stale()
         if job is None:
             break
+        logs.add(jobId=job["jobId"])
         queue.send_job(job["jobId"], 0)
+        metrics.swept()
         log.warning("job %s: still %s with no message to finish it; message re-sent",
                     job["jobId"], job["status"])
         resent.append(job["jobId"])
@@ -127,11 +133,13 @@ def _announce(job_id, result):
         log.warning("job %s: claim lost before the result was written", job_id)
         return
     log.info("job %s: %s", job_id, result.job["status"])
+    metrics.job_finished(result.job["status"])
     notify.job_completed(jobs.event_payload(result.job))
 
 
-def _settle(record, handle, deadline) -> bool:
+def _settle(record, handle, context, deadline) -> bool:
     """Whether the record is done with (True) or must come back (False)."""
+    logs.bind(context, messageId=record["messageId"])
     try:
         retry_in = handle(record, deadline)
     except Exception:

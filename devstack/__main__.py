@@ -1,18 +1,17 @@
 """`make run`: the whole system on one port, on embedded services unless the
 environment names real ones."""
-import logging
 import os
 import secrets
 import signal
 import sys
 
+from chalicelib import logs
 from devstack import services
 from devstack.stack import Stack
 
 
 def main():
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(json_lines=False)
     data = services.data_dir()
     env = {"STAGE": "local", **os.environ}
     if not env.get("JWT_SECRET"):

@@ -16,6 +16,12 @@ from chalicelib import settings
 from chalicelib.errors import MAX_BODY_BYTES
 
 
+# The ASGI path is decoded, and Chalice's route matcher parses it as a URL
+# again: a decoded "?" or "#" in an id would cut the path short (POST
+# /generate-content/a%3F/save would match GET /generate-content/{job_id}).
+URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
+
+
 class ChaliceGateway:
     def __init__(self, chalice_app, static_dir: Path = None, threads=32):
         config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
@@ -36,7 +42,7 @@ class ChaliceGateway:
         if body is None:
             await _send(send, 413, {"message": "Request body too large"})
             return
-        path = scope["path"]
+        path = scope["path"].translate(URL_SYNTAX)
         if scope["query_string"]:
             path += "?" + scope["query_string"].decode("latin-1")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

@@ -14,7 +14,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_KEY = "test-openrouter-key"
-COST_PER_TOKEN = 0.000002
+# What OpenRouter charged, in credits (US dollars), for each completion.
+COST = 0.000125
 
 
 class FakeOpenRouter:
@@ -169,7 +170,7 @@ class Script:
         completion_tokens = len(self.text.split())
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
-                "cost": round((prompt_tokens + completion_tokens) * COST_PER_TOKEN, 9)}
+                "cost": COST}
 
     def events(self, request):
         """SSE frames, with floats for pauses and None for a cut connection."""

@@ -46,6 +46,13 @@ def test_register_with_empty_fields_is_400_please_provide_all_fields(api):
     assert response.json() == {"message": "Please provide all fields"}
 
 
+def test_register_with_null_fields_is_400_please_provide_all_fields(api):
+    response = api.post("/auth/register", json={"name": None, "email": "null@example.com",
+                                                 "password": "pw"})
+    assert response.status_code == 400
+    assert response.json() == {"message": "Please provide all fields"}
+
+
 def test_register_with_an_existing_email_is_400_user_already_exists(api, user):
     response = api.post("/auth/register", json={"name": "Again", "email": user["email"],
                                                 "password": "other"})

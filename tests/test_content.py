@@ -2,6 +2,8 @@
 import re
 import time
 
+import pytest
+
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ITEM = {"title": "Premium Wireless Headphones", "type": "Product Description",
         "body": "Experience crystal-clear audio.\n\n- 40-hour battery life"}
@@ -115,6 +117,23 @@ def test_update_with_an_unknown_type_is_400_and_changes_nothing(api, user):
     assert response.status_code == 400
     assert response.json() == {"message": "Invalid content type"}
     assert api.get("/content", token=user["token"]).json() == [item]
+
+
+@pytest.mark.parametrize("field", ["title", "type", "body"])
+@pytest.mark.parametrize("value", [None, 7, ["x"]])
+def test_update_with_a_null_or_non_string_field_is_400_and_changes_nothing(api, user, field,
+                                                                           value):
+    item = create(api, user)
+    response = api.put(f"/content/{item['_id']}", token=user["token"], json={field: value})
+    assert response.status_code == 400
+    assert response.json() == {"message": f"{field} must be a string"}
+    assert api.get("/content", token=user["token"]).json() == [item]
+
+
+def test_create_with_a_null_field_is_400_please_provide_all_fields(api, user):
+    response = api.post("/content", token=user["token"], json={**ITEM, "body": None})
+    assert response.status_code == 400
+    assert response.json() == {"message": "Please provide all fields"}
 
 
 def test_update_of_a_missing_item_is_404_content_not_found(api, user):

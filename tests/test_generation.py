@@ -63,6 +63,13 @@ def test_submit_without_prompt_or_type_is_400(api, user):
         assert response.json() == {"message": "Please provide prompt and contentType"}
 
 
+def test_submit_with_a_null_prompt_is_400_please_provide_prompt_and_content_type(api, user):
+    response = api.post("/generate-content", token=user["token"],
+                        json={"prompt": None, "contentType": "Blog Post Outline"})
+    assert response.status_code == 400
+    assert response.json() == {"message": "Please provide prompt and contentType"}
+
+
 def test_submit_with_an_unknown_type_is_400_with_the_allowed_list(api, user):
     response = api.post("/generate-content", token=user["token"],
                         json={"prompt": "x", "contentType": "Poem"})
@@ -203,6 +210,17 @@ def test_save_without_a_title_derives_one_from_the_prompt(api, user):
                         json={})
     assert response.status_code == 201
     assert response.json()["content"]["title"] == "Benefits of remote work for small teams"
+
+
+@pytest.mark.parametrize("title", [None, 7, {"$gt": ""}])
+def test_save_with_a_null_or_non_string_title_is_400_and_saves_nothing(api, user, title):
+    queued = submit(api, user, unique("Typed title"))
+    wait_until_finished(api, user, queued["jobId"])
+    response = api.post(f"/generate-content/{queued['jobId']}/save", token=user["token"],
+                        json={"title": title})
+    assert response.status_code == 400
+    assert response.json() == {"message": "title must be a string"}
+    assert api.get("/content", token=user["token"]).json() == []
 
 
 def test_save_of_an_incomplete_job_is_400_with_its_status(api, user):

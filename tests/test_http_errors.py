@@ -41,6 +41,12 @@ def test_a_wrong_method_is_405(api, user):
     assert response.json() == {"message": "Method not allowed"}
 
 
+def test_an_id_holding_an_encoded_question_mark_reaches_its_own_route(api, user):
+    response = api.post("/generate-content/job%3Fsave/save", token=user["token"], json={})
+    assert response.status_code == 404
+    assert response.json() == {"message": "Job not found"}
+
+
 def test_cors_preflight_names_the_configured_origin(api):
     response = api.request("OPTIONS", "/content", headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,75 @@ def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(t
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == default
         assert getattr(defaults, variable.lower()) == default
+
+
+def alarms(resources):
+    return {name: resource["Properties"] for name, resource in resources.items()
+            if resource["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_every_alarm_notifies_the_topic_parameter(template, resources):
+    assert template["Parameters"]["AlarmTopicArn"]["Type"] == "String"
+    assert set(alarms(resources)) == {
+        "DeadLetterQueueDepthAlarm", "JobsDeadLetteredAlarm", "WorkerErrorRateAlarm",
+        "JobFailureRateAlarm", "JobsQueueOldestMessageAlarm", "Api5xxAlarm"}
+    for alarm in alarms(resources).values():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_a_message_in_the_dead_letter_queue_alarms(resources):
+    depth = alarms(resources)["DeadLetterQueueDepthAlarm"]
+    assert (depth["Namespace"], depth["MetricName"]) == ("AWS/SQS",
+                                                         "ApproximateNumberOfMessagesVisible")
+    assert depth["Dimensions"] == [{"Name": "QueueName",
+                                    "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    arrivals = alarms(resources)["JobsDeadLetteredAlarm"]
+    assert (arrivals["Namespace"], arrivals["MetricName"]) == ("AIContentGenerator",
+                                                               "JobsDeadLettered")
+    assert arrivals["Dimensions"] == [{"Name": "stage", "Value": {"Ref": "Stage"}}]
+    for alarm in (depth, arrivals):
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_the_worker_error_rate_alarms_on_its_own_function(resources):
+    alarm = alarms(resources)["WorkerErrorRateAlarm"]
+    stats = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"]
+             if "MetricStat" in query}
+    assert {name: (metric["Namespace"], metric["MetricName"], metric["Dimensions"])
+            for name, metric in stats.items()} == {
+        "errors": ("AWS/Lambda", "Errors", [{"Name": "FunctionName",
+                                             "Value": {"Ref": "Worker"}}]),
+        "invocations": ("AWS/Lambda", "Invocations", [{"Name": "FunctionName",
+                                                       "Value": {"Ref": "Worker"}}])}
+    assert alarm["Threshold"] == 5
+
+
+def test_the_job_failure_rate_alarm_reads_the_services_own_metrics(resources):
+    alarm = alarms(resources)["JobFailureRateAlarm"]
+    names = {query["MetricStat"]["Metric"]["MetricName"] for query in alarm["Metrics"]
+             if "MetricStat" in query}
+    assert names == {"JobsCompleted", "JobsFailed", "JobsErrored"}
+
+
+def test_a_job_message_older_than_the_delay_and_a_margin_alarms(template, resources):
+    alarm = alarms(resources)["JobsQueueOldestMessageAlarm"]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateAgeOfOldestMessage",
+                                                         {"Ref": "JobQueueAgeAlarmSeconds"})
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
+    delay = int(CHALICE["stages"]["dev"]["environment_variables"]["GENERATION_DELAY_SECONDS"])
+    assert template["Parameters"]["JobQueueAgeAlarmSeconds"]["Default"] > delay + 300
+
+
+def test_api_5xx_responses_alarm_for_the_apps_gateway(resources):
+    alarm = alarms(resources)["Api5xxAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5XXError")
+    assert alarm["Dimensions"] == [
+        {"Name": "ApiName", "Value": CHALICE["app_name"]},
+        {"Name": "Stage", "Value": CHALICE["stages"]["dev"]["api_gateway_stage"]}]
+
+
+def test_the_lambda_bundle_holds_the_docs_renderer(dev_template_path):
+    with zipfile.ZipFile(dev_template_path.parent / "deployment.zip") as bundle:
+        packaged = bundle.read("chalicelib/redoc.standalone.js")
+    assert packaged == (ROOT / "web" / "vendor" / "redoc.standalone.js").read_bytes()

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from chalicelib import openrouter, settings
+from tests.fake_openrouter import COST
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +50,7 @@ def test_the_result_carries_the_usage_and_the_model_that_answered(fake):
     assert result.model == "openai/gpt-4o-mini"
     assert result.usage == {"promptTokens": system_words + 2, "completionTokens": completion,
                             "totalTokens": system_words + 2 + completion,
-                            "cost": round((system_words + 2 + completion) * 0.000002, 9)}
+                            "cost": COST}
 
 
 def test_an_error_in_the_middle_of_the_stream_fails_at_once(fake):

@@ -207,6 +207,22 @@ def test_the_generation_form_shows_what_is_left_and_a_429_in_place(new_page):
     assert page.locator("#jobs .job", has_text="One too many").count() == 0
 
 
+def test_the_docs_page_renders_the_api_description_offline(browser, stack):
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    outside = []
+    context.route(re.compile(r"^(?!" + re.escape(stack.url) + ")"),
+                  lambda route: (outside.append(route.request.url), route.abort()))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/docs")
+    page.get_by_role("heading", name=re.compile("AI Content Generator API")).first.wait_for()
+    page.get_by_role("heading", name="Queue AI content generation").first.wait_for()
+    context.close()
+    assert (outside, errors) == ([], [])
+
+
 def test_the_text_appears_as_it_is_written_and_cancel_stops_it(new_page):
     page = new_page()
     register(page)

@@ -1,0 +1,1 @@
+../web/vendor/redoc.standalone.js

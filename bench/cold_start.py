@@ -62,7 +62,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         mongo = services.start_mongo(":memory:", Path(scratch))
         try:
-            env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench",
+            env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000",
                    "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256"}
             token = _user_token(env)
             ours = FIRST_REQUEST.format(path=str(ROOT), route="/auth/me", token=token)

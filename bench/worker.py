@@ -29,7 +29,7 @@ def main():
             "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
             "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
             "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "STAGE": "bench",
-            "LOG_LEVEL": "WARNING"})
+            "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING"})
         try:
             print(f"{'pollers':>8}{'jobs/s':>9}{'late p50':>10}{'late p99':>10}{'late max':>10}"
                   f"{'<=1.5s':>8}{'AI calls/job':>14}")
@@ -45,12 +45,12 @@ def main():
 def run(concurrency, fake):
     from chalicelib import clock, db, queue, settings
     from devstack.poller import Poller
-    from devstack.stack import ensure_queues
+    from devstack.stack import ensure_queues, local_topology
 
+    os.environ["STACK_PARAMETERS"] = f"WorkerMaxConcurrency={concurrency}"
     settings.get.cache_clear()
-    os.environ["WORKER_CONCURRENCY"] = str(concurrency)
-    config = settings.get()
-    ensure_queues(config)
+    topology = local_topology()
+    ensure_queues(topology)
     jobs = db.get().jobs
     due = clock.now() + timedelta(seconds=LEAD_SECONDS)
     batch = f"bench-{uuid.uuid4().hex[:8]}"
@@ -65,7 +65,7 @@ def run(concurrency, fake):
             {"Id": str(n), "MessageBody": json.dumps({"jobId": job_id}),
              "DelaySeconds": LEAD_SECONDS}
             for n, job_id in enumerate(ids[start:start + 10])])
-    poller = Poller.for_app(config)
+    poller = Poller.for_app(topology)
     poller.start()
     try:
         while jobs.count_documents({"userId": batch, "status": "completed"}) < JOBS:

@@ -75,7 +75,7 @@ def user_for_token(token: str):
     Raises ApiError(401, "Not authorized") for a bad, expired or inactive one.
     """
     try:
-        claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
+        claims = jwt.decode(token, settings.get().require("jwt_secret"), algorithms=["HS256"],
                             options={"require": ["id", "iat", "exp"]})
     except jwt.PyJWTError:
         raise ApiError(401, "Not authorized") from None
@@ -91,7 +91,7 @@ def user_for_token(token: str):
 def issue_token(user_id: str) -> str:
     issued = int(time.time())
     claims = {"id": user_id, "iat": issued, "exp": issued + TOKEN_LIFETIME_SECONDS}
-    return jwt.encode(claims, settings.get().jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.get().require("jwt_secret"), algorithm="HS256")
 
 
 def _credentials(user):

@@ -18,9 +18,11 @@ def _emitter():
 
     # Short timeouts: an unreachable Redis must cost the worker seconds, not
     # hang it; the result is in MongoDB either way.
-    return socketio.RedisManager(settings.get().redis_url, write_only=True, logger=log,
+    config = settings.get()
+    return socketio.RedisManager(config.redis_url, write_only=True, logger=log,
                                  redis_options={"socket_connect_timeout": 2,
-                                                "socket_timeout": 2})
+                                                "socket_timeout": 2,
+                                                "password": config.redis_auth_token})
 
 
 def job_completed(payload: dict) -> bool:

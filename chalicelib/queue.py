@@ -33,7 +33,7 @@ def url(name: str) -> str:
 
 
 def jobs_url() -> str:
-    return url(settings.get().jobs_queue_name)
+    return url(settings.get().require("jobs_queue_name"))
 
 
 def send_job(job_id: str, delay_seconds: int):

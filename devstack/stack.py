@@ -1,5 +1,4 @@
 """Starts what the environment does not name, wires it together and serves."""
-import json
 import logging
 import os
 
@@ -19,11 +18,12 @@ class Stack:
 
     def serve(self):
         self._start_missing_services()
+        topology = local_topology()
         config = settings.get()
-        ensure_queues(config)
+        ensure_queues(topology)
         asgi = build_asgi()
         from devstack.poller import Poller
-        self.poller = Poller.for_app(config)
+        self.poller = Poller.for_app(topology)
         self.poller.start()
         if config.offline_ai:
             log.warning("OPENROUTER_API_KEY is not set: jobs are answered by the OFFLINE "
@@ -62,20 +62,20 @@ class Stack:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
 
-def ensure_queues(config):
-    """The job queue and its dead-letter queue, as infra/ creates them in AWS."""
+def local_topology():
+    """infra/topology.yml with STACK_PARAMETERS' overrides. The functions
+    receive the job queue's name from it, as the template gives it in AWS."""
+    from infra import topology
+    local = topology.local({"CorsOrigin": settings.cors_origin(),
+                            **settings.stack_parameters()})
+    os.environ.update(local.environment("APIHandler", ["JOBS_QUEUE_NAME"]))
+    return local
+
+
+def ensure_queues(topology):
+    """The job queue and its dead-letter queue, as CloudFormation creates them in AWS."""
     from chalicelib import queue
-    sqs = queue.client()
-    visibility = str(config.queue_visibility_timeout_seconds)
-    dead = sqs.create_queue(QueueName=config.dead_letter_queue_name,
-                            Attributes={"VisibilityTimeout": visibility})["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(
-        QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.create_queue(QueueName=config.jobs_queue_name, Attributes={
-        "VisibilityTimeout": visibility,
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn,
-                                     "maxReceiveCount": str(config.max_receive_count)}),
-    })
+    topology.ensure_queues(queue.client())
 
 
 def build_asgi():

@@ -29,7 +29,8 @@ class _JobLoggingRedisManager(socketio.AsyncRedisManager):
 def create_server() -> socketio.AsyncServer:
     config = settings.get()
     # The logger is passed in so Redis connection failures are visible.
-    manager = _JobLoggingRedisManager(config.redis_url, logger=log)
+    manager = _JobLoggingRedisManager(config.redis_url, logger=log,
+                                      redis_options={"password": config.redis_auth_token})
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
                                   cors_allowed_origins=_allowed_origin)
 

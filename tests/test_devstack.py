@@ -72,8 +72,16 @@ def test_a_bad_setting_stops_start_up_with_one_clear_line(bare_env, tmp_path):
         "make run: GENERATION_DELAY_SECONDS must be between 0 and 900, got 901"
 
 
-def test_a_missing_secret_outside_local_is_an_error():
+def test_a_missing_secret_is_an_error_for_the_function_that_reads_it():
+    config = settings.from_env({"STAGE": "prod", "MONGODB_URI": "mongodb://db",
+                                "CORS_ORIGIN": "https://app.example.com"})
     with pytest.raises(settings.SettingsError, match="JWT_SECRET must be set"):
+        config.require("jwt_secret")
+
+
+def test_a_missing_cors_origin_outside_local_is_an_error():
+    with pytest.raises(settings.SettingsError,
+                       match="CORS_ORIGIN must be set outside the local stage"):
         settings.from_env({"STAGE": "prod", "MONGODB_URI": "mongodb://db"})
 
 

@@ -198,8 +198,9 @@ def test_events_still_arrive_after_redis_restarts(stack_env, user, logs, tmp_pat
     redis = services.start_redis(logs)
     # Queues of its own, so the session's stack (on another Redis) cannot
     # take its jobs.
-    env = {**stack_env, "REDIS_URL": redis.url, "JOBS_QUEUE_NAME": "redis-restart-jobs",
-           "DEAD_LETTER_QUEUE_NAME": "redis-restart-dlq"}
+    env = {**stack_env, "REDIS_URL": redis.url,
+           "STACK_PARAMETERS": "JobsQueueName=redis-restart-jobs "
+                               "DeadLetterQueueName=redis-restart-dlq"}
     stack = StackProcess(env, tmp_path / "stack.log").start()
     listener = Listener(stack.url, user["token"]).connect()
     try:

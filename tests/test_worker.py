@@ -8,14 +8,16 @@ import pytest
 from chalice.local import LambdaContext
 
 import app
-from chalicelib import clock, db, jobs, queue, settings
+from chalicelib import clock, db, jobs, queue
 from devstack.poller import _record
 from devstack.stack import ensure_queues
+from infra import topology
+from tests.conftest import INPROCESS_QUEUES
 
 
 @pytest.fixture
 def jobs_queue(backing, openrouter):
-    ensure_queues(settings.get())
+    ensure_queues(topology.local(INPROCESS_QUEUES))
     return queue.jobs_url()
 
 

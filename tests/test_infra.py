@@ -292,3 +292,39 @@ def test_the_compose_file_describes_the_whole_stack():
     assert notifier["JWT_SECRET"] == "${JWT_SECRET:?set JWT_SECRET}"
     assert notifier["CORS_ORIGIN"] == "${CORS_ORIGIN:?set CORS_ORIGIN}"
     assert (ROOT / "notifier" / "Dockerfile").is_file()
+
+
+def run_localstack_script(tmp_path, **env):
+    """infra/deploy-localstack.sh with an `awslocal` that records its calls."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "awslocal"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\n')
+    stub.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}",
+                   "PYTHON": sys.executable, **env}
+    result = subprocess.run([str(ROOT / "infra" / "deploy-localstack.sh")], env=environment,
+                            capture_output=True, text=True, timeout=120)
+    return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_localstack_script_deploys_the_packaged_localstack_stage(tmp_path):
+    result, calls = run_localstack_script(tmp_path, CORS_ORIGIN=DEPLOYED_ORIGIN,
+                                          JWT_SECRET="j" * 40, OPENROUTER_API_KEY="test-key")
+    assert result.returncode == 0, result.stderr
+    assert [call.split()[:2] for call in calls] == [
+        ["secretsmanager", "describe-secret"], ["secretsmanager", "put-secret-value"],
+        ["s3api", "head-bucket"], ["cloudformation", "package"], ["cloudformation", "deploy"],
+        ["cloudformation", "describe-stacks"]]
+    assert "--template-file infra/build/localstack/sam.yaml" in calls[3]
+    assert f"--parameter-overrides CorsOrigin={DEPLOYED_ORIGIN}" in calls[4]
+    assert json.loads(calls[1].split("--secret-string ", 1)[1]) == {
+        "JWT_SECRET": "j" * 40, "OPENROUTER_API_KEY": "test-key"}
+
+
+def test_the_localstack_script_needs_the_origin(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name != "CORS_ORIGIN"}
+    result = subprocess.run([str(ROOT / "infra" / "deploy-localstack.sh")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "CORS_ORIGIN: set CORS_ORIGIN to the origin of the frontend" in result.stderr

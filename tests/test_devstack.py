@@ -90,3 +90,36 @@ def test_settings_have_local_defaults_for_everything_but_secrets():
     assert (config.port, config.generation_delay_seconds, config.cors_origin) == \
         (5000, 60, "http://localhost:3000")
     assert config.openrouter_base_url == "https://openrouter.ai/api/v1"
+
+
+def test_the_local_queues_are_the_topologys(backing):
+    import json
+
+    from chalicelib import queue
+    from devstack.stack import ensure_queues
+    from infra import topology
+    local = topology.local({"JobsQueueName": "topology-jobs",
+                            "DeadLetterQueueName": "topology-dlq"})
+    ensure_queues(local)
+    sqs = queue.client()
+    attributes = sqs.get_queue_attributes(QueueUrl=local.queue_url("topology-jobs"),
+                                          AttributeNames=["All"])["Attributes"]
+    dead = sqs.get_queue_attributes(QueueUrl=local.queue_url("topology-dlq"),
+                                    AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "360"
+    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead["QueueArn"],
+                                                       "maxReceiveCount": 5}
+    assert dead["VisibilityTimeout"] == "180"
+    worker = local.consumers()["Worker"]
+    assert (worker.queue, worker.batch_size, worker.report_failures, worker.max_concurrency) == \
+        ("topology-jobs", 10, True, 5)
+    assert local.schedules() == {"Sweeper": 300}
+
+
+def test_an_unknown_stack_parameter_stops_start_up_with_one_clear_line(bare_env):
+    env = {**os.environ, **bare_env, "STACK_PARAMETERS": "MaxRecieveCount=2"}
+    result = subprocess.run([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "make run: unknown template parameters: MaxRecieveCount"

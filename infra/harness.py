@@ -275,7 +275,8 @@ class Gateway:
         prefix = f"/{self.stage}"
         path = url.path[len(prefix):] if url.path.startswith(prefix + "/") else None
         route = self._route(path) if path else None
-        operation = route and self.body["paths"][route[0]].get(method.lower())
+        methods = self.body["paths"][route[0]] if route else {}
+        operation = methods.get(method.lower()) or methods.get("x-amazon-apigateway-any-method")
         if not operation:
             return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         integration = operation["x-amazon-apigateway-integration"]

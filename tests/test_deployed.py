@@ -116,6 +116,13 @@ def test_an_unknown_route_is_the_gateways_404(deployed):
     assert response.headers["Access-Control-Allow-Origin"] == DEPLOYED_ORIGIN
 
 
+def test_a_method_a_route_lacks_is_the_apps_405(deployed):
+    response = deployed["api"].request("PATCH", "/content", json={})
+    assert response.status_code == 405
+    assert response.json() == {"message": "Method not allowed"}
+    assert response.headers["Access-Control-Allow-Origin"] == DEPLOYED_ORIGIN
+
+
 def test_the_sweeper_on_its_schedule_resends_a_stranded_job(deployed, openrouter):
     api = deployed["api"]
     user = api.register()

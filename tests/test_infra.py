@@ -91,6 +91,14 @@ def test_the_preflight_and_every_function_name_the_one_origin_parameter(template
         assert variables(resources, function)["CORS_ORIGIN"] == {"Ref": "CorsOrigin"}
 
 
+def test_every_other_method_of_a_route_reaches_the_api(resources):
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path in paths.values():
+        integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert "${APIHandler.Arn}" in integration["uri"]["Fn::Sub"]
+
+
 def test_the_job_queue_redrives_to_the_dead_letter_queue(template, resources):
     queue = resources["JobsQueue"]["Properties"]
     assert parameter(template, "JobsQueueName") == "generation-jobs"

@@ -148,7 +148,6 @@ class Deployment:
         self.functions, self.url, self.notifier_url = {}, None, None
         self._poller, self._gateway, self._notifier = None, None, None
         self._stop = threading.Event()
-        self._schedules = []
 
     def start(self, sqs):
         try:
@@ -169,10 +168,8 @@ class Deployment:
                                 source) for name, source in self.topology.consumers().items()])
         self._poller.start()
         for name, seconds in self.topology.schedules().items():
-            thread = threading.Thread(target=self._every, args=(self.functions[name], seconds),
-                                      daemon=True)
-            thread.start()
-            self._schedules.append(thread)
+            threading.Thread(target=self._every, args=(self.functions[name], seconds),
+                             daemon=True).start()
         self._gateway = Gateway(self)
         self.url = self._gateway.url
         self._start_notifier()

@@ -11,6 +11,7 @@ import boto3
 import pymongo
 import pytest
 import redis
+import socketio
 from bson import ObjectId
 
 from chalicelib import clock, queue
@@ -91,6 +92,22 @@ def test_a_frontend_on_its_own_origin_generates_and_saves(deployed, openrouter):
     for response in (queued, status, saved):
         assert response.headers["Access-Control-Allow-Origin"] == DEPLOYED_ORIGIN
     assert len(openrouter.calls_for(prompt)) == 1
+
+
+@pytest.mark.parametrize("origin, accepted", [(DEPLOYED_ORIGIN, True),
+                                               ("http://localhost:3000", False)])
+def test_the_notifier_accepts_sockets_from_the_stage_origin_only(deployed, origin, accepted):
+    user = deployed["api"].register()
+    client = socketio.Client(reconnection=False, websocket_extra_options={"origin": origin})
+    try:
+        client.connect(deployed["deployment"].notifier_url, auth={"token": user["token"]},
+                       transports=["websocket"], wait_timeout=5)
+        connected = client.connected
+    except socketio.exceptions.ConnectionError:
+        connected = False
+    finally:
+        client.disconnect()
+    assert connected is accepted
 
 
 def test_the_preflight_is_the_gateways_and_names_the_stage_origin(deployed):

@@ -12,6 +12,7 @@ import pymongo
 import pytest
 import redis
 import socketio
+import yaml
 from bson import ObjectId
 
 from chalicelib import clock, queue
@@ -57,6 +58,20 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
     deployment.stop()
     state["mongo"].stop()
     cache.stop()
+
+
+LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "TZ",
+                    "AWS_ENDPOINT_URL_SQS"}
+
+
+@pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])
+def test_each_function_runs_with_its_template_environment_and_lambdas_only(
+        deployed, packaged, name):
+    template = yaml.safe_load(packaged["dev"].read_text())
+    declared = set(template["Resources"][name]["Properties"]["Environment"]["Variables"])
+    assert set(deployed["deployment"].functions[name].environment) == declared | LAMBDA_VARIABLES
 
 
 def wait_for_status(api, user, job_id, wanted, timeout=40):

@@ -13,25 +13,27 @@ def room(user_id: str) -> str:
 
 
 @once
-def _emitter(redis_url):
+def _emitter(redis_url, auth_token):
     import socketio  # only the worker emits; kept out of the API's cold start
 
     # Short timeouts: an unreachable Redis must cost the worker seconds, not
     # hang it; the result is in MongoDB either way.
     return socketio.RedisManager(redis_url, write_only=True, logger=log,
                                  redis_options={"socket_connect_timeout": 2,
-                                                "socket_timeout": 2})
+                                                "socket_timeout": 2,
+                                                "password": auth_token})
 
 
 def job_completed(payload: dict) -> bool:
     """Emit the event; a Redis failure is logged and never fails the job,
     since the job document already holds the result."""
-    redis_url = settings.get().redis_url
+    config = settings.get()
+    redis_url = config.redis_url
     if not redis_url:
         log.warning("REDIS_URL is not set; job_completed for %s not emitted", payload["jobId"])
         return False
     try:
-        _emitter(redis_url).emit("job_completed", payload, room=room(payload["userId"]))
+        _emitter(redis_url, config.redis_auth_token).emit("job_completed", payload, room=room(payload["userId"]))
         log.info("job %s: job_completed emitted to %s", payload["jobId"],
                  room(payload["userId"]))
         return True

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from devstack.poller import Poller
-from devstack.services import free_port, wait_until_listening
+from devstack.services import die_with_parent, free_port, wait_until_listening
 from infra.api_gateway import Gateway
 from infra.functions import RUNTIME_PACKAGES, Function, FunctionError
 from infra.topology import Topology, resources_of_type
@@ -136,21 +136,10 @@ class Deployment:
         log = open(self.log_dir / "notifier.log", "ab")
         self._notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
                                           env=environment, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=die_with_parent)
         wait_until_listening(self._notifier, port, f"the notifier ({log.name})")
         self.notifier_url = f"http://127.0.0.1:{port}"
-
-
-def _without_tls(url):
-    return url.replace("rediss://", "redis://", 1)
-
-
-def scheduled_event(region, stack):
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "000000000000",
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": region, "detail": {},
-            "resources": [f"arn:aws:events:{region}:000000000000:rule/{stack}-SweeperEvent"]}
 
 
 def _without_tls(url):

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench package deploy browser
+.PHONY: run test bench package deploy deploy-localstack browser
 
 STAGE ?= dev
 
@@ -44,3 +44,8 @@ deploy: package
 	  --stack-name ai-content-generator-$(STAGE) \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 	  --parameter-overrides Stage=$(STAGE) $(PARAMETERS)
+
+# The localstack stage into LocalStack: needs Docker (localstack-compose.yml
+# up) and awslocal; see docs/operations.md.
+deploy-localstack: $(INSTALLED)
+	PYTHON=$(PY) infra/deploy-localstack.sh

@@ -1,5 +1,5 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
-from chalice import CORSConfig, Rate, Response
+from chalice import CORSConfig, Response
 
 from chalicelib import auth, content, errors, jobs, limits, logs, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
@@ -123,18 +123,20 @@ def docs_renderer():
         "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "max-age=86400"})
 
 
-# Queue names are read at import because `chalice package` writes them into
-# the event source mappings.
-@app.on_sqs_message(queue=settings.queue_names()[0], batch_size=10, name="worker")
+# The queues, batch sizes and schedule are infra/topology.yml's: `make package`
+# merges them over what Chalice writes for these decorators, and the local
+# runner reads the same file. The names here only tie each handler to its
+# template resource.
+@app.on_sqs_message(queue_arn="JobsQueue", name="worker")
 def process_jobs(event):
     return worker.process_batch(event.to_dict()["Records"], event.context, worker.generate)
 
 
-@app.on_sqs_message(queue=settings.queue_names()[1], batch_size=10, name="dead_letters")
+@app.on_sqs_message(queue_arn="DeadLetterQueue", name="dead_letters")
 def process_dead_letters(event):
     return worker.process_batch(event.to_dict()["Records"], event.context, worker.give_up)
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")
+@app.schedule("SweepSchedule", name="sweeper")
 def sweep_stale_jobs(event):
     return worker.resend_stale()

@@ -64,6 +64,7 @@ def main():
         try:
             # As in Lambda: the function name makes the app log JSON lines.
             env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench",
+                   "CORS_ORIGIN": "http://localhost:3000",
                    "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
                    "AWS_LAMBDA_FUNCTION_NAME": "bench"}
             token = _user_token(env)

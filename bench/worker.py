@@ -1,7 +1,6 @@
 """500 jobs due at the same moment, a fake AI answering in 50 ms: throughput
 of the local worker (pollers feeding the Lambda handler), how late each job
 starts after its scheduledFor, and AI calls per job."""
-import dataclasses
 import json
 import os
 import tempfile
@@ -25,12 +24,10 @@ def main():
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
                    services.start_sqs(logs)]
         fake = FakeOpenRouter(delay=0.05)
-        from chalicelib import settings
-        config = settings.from_env({
-            **os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
-            "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
-            "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
-            "STAGE": "bench", "LOG_LEVEL": "WARNING"})
+        env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
+               "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
+               "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
+               "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING"}
         # moto accepts any credentials; boto3 reads them from the environment.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -39,20 +36,23 @@ def main():
                   f"{'<=1.5s':>8}{'AI calls/job':>14}")
             for concurrency in CONCURRENCY:
                 fake.calls.clear()
-                run(dataclasses.replace(config, worker_concurrency=concurrency), fake)
+                run({**env, "STACK_PARAMETERS": f"WorkerMaxConcurrency={concurrency}"},
+                    concurrency, fake)
         finally:
             fake.stop()
             for service in started:
                 service.stop()
 
 
-def run(config, fake):
+def run(env, concurrency, fake):
     from chalicelib import clock, db, queue, settings
     from devstack.poller import Poller
-    from devstack.stack import ensure_queues
+    from devstack.stack import ensure_queues, local_topology
 
-    settings.use(config)
-    ensure_queues(config)
+    topology = local_topology(env)
+    settings.use(settings.from_env(
+        {**env, **topology.environment("APIHandler", ["JOBS_QUEUE_NAME"])}))
+    ensure_queues(topology)
     jobs = db.get().jobs
     due = clock.now() + timedelta(seconds=LEAD_SECONDS)
     batch = f"bench-{uuid.uuid4().hex[:8]}"
@@ -67,7 +67,7 @@ def run(config, fake):
             {"Id": str(n), "MessageBody": json.dumps({"jobId": job_id}),
              "DelaySeconds": LEAD_SECONDS}
             for n, job_id in enumerate(ids[start:start + 10])])
-    poller = Poller.for_app(config)
+    poller = Poller.for_app(topology)
     poller.start()
     try:
         while jobs.count_documents({"userId": batch, "status": "completed"}) < JOBS:
@@ -80,7 +80,7 @@ def run(config, fake):
     rate = JOBS / (finished - due).total_seconds()
     within = sum(1 for seconds in late if seconds <= 1.5)
     calls = len(fake.calls) / JOBS
-    print(f"{config.worker_concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
+    print(f"{concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
           f"{percentile(late, 0.99):>9.2f}s{max(late):>9.2f}s{within:>5}/{JOBS}"
           f"{calls:>14.2f}", flush=True)
 

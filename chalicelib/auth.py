@@ -87,7 +87,7 @@ def user_for_token(token: str):
 def verified_claims(token: str) -> dict:
     """The claims of a token signed with our secret and not expired."""
     try:
-        return jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
+        return jwt.decode(token, settings.get().require("jwt_secret"), algorithms=["HS256"],
                           options={"require": ["id", "iat", "exp"]})
     except jwt.PyJWTError:
         raise ApiError(401, "Not authorized") from None
@@ -106,7 +106,7 @@ def user_for_claims(claims: dict):
 def issue_token(user_id: str) -> str:
     issued = int(time.time())
     claims = {"id": user_id, "iat": issued, "exp": issued + TOKEN_LIFETIME_SECONDS}
-    return jwt.encode(claims, settings.get().jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.get().require("jwt_secret"), algorithm="HS256")
 
 
 def _credentials(user):

@@ -16,14 +16,15 @@ def room(user_id: str) -> str:
 
 
 @once
-def _emitter(redis_url):
+def _emitter(redis_url, auth_token):
     import socketio  # only the worker emits; kept out of the API's cold start
 
     # Short timeouts: an unreachable Redis must cost the worker seconds, not
     # hang it; the result is in MongoDB either way.
     return socketio.RedisManager(redis_url, write_only=True, logger=log,
                                  redis_options={"socket_connect_timeout": 2,
-                                                "socket_timeout": 2})
+                                                "socket_timeout": 2,
+                                                "password": auth_token})
 
 
 def job_completed(payload: dict) -> bool:
@@ -37,12 +38,13 @@ def job_completed(payload: dict) -> bool:
 
 
 def _emit(event: str, payload: dict) -> bool:
-    redis_url = settings.get().redis_url
-    if not redis_url:
+    config = settings.get()
+    if not config.redis_url:
         log.warning("REDIS_URL is not set; %s for %s not emitted", event, payload["jobId"])
         return False
     try:
-        _emitter(redis_url).emit(event, payload, room=room(payload["userId"]))
+        _emitter(config.redis_url, config.redis_auth_token).emit(
+            event, payload, room=room(payload["userId"]))
         return True
     except Exception:
         log.exception("could not emit %s for job %s", event, payload["jobId"])

@@ -42,7 +42,7 @@ def _url(region, endpoint_url, name):
 
 
 def jobs_url() -> str:
-    return url(settings.get().jobs_queue_name)
+    return url(settings.get().require("jobs_queue_name"))
 
 
 def send_job(job_id: str, delay_seconds: float):

@@ -6,6 +6,7 @@ one clear line. The local runner and the benchmarks build theirs with
 `from_env` and install them with `use`, instead of writing the environment.
 """
 import os
+import shlex
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -27,32 +28,29 @@ class Settings:
     notifier_port: int
     mongodb_uri: str
     mongodb_db: str
-    jwt_secret: str
+    jwt_secret: Optional[str]
     cors_origin: str
     log_level: str
     generation_delay_seconds: int
     aws_region: str
     sqs_endpoint_url: Optional[str]
-    jobs_queue_name: str
-    dead_letter_queue_name: str
+    jobs_queue_name: Optional[str]
     redis_url: Optional[str]
+    redis_auth_token: Optional[str]
     openrouter_api_key: Optional[str]
     openrouter_base_url: str
     openrouter_models: tuple
     openrouter_timeout_seconds: float
     claim_lease_seconds: int
     bcrypt_rounds: int
-    queue_visibility_timeout_seconds: int
-    max_receive_count: int
-    worker_concurrency: int
     stale_job_seconds: int
-    sweep_interval_seconds: int
     max_active_jobs_per_user: int
     max_jobs_per_day: int
     login_max_failures: int
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
+    stack_parameters: dict
 
     @property
     def offline_ai(self) -> bool:
@@ -60,18 +58,38 @@ class Settings:
         (a local model, a test fake) may not."""
         return not self.openrouter_api_key and self.openrouter_base_url == OPENROUTER_URL
 
+    def require(self, name: str):
+        """A setting only some functions read (a secret, the job queue): each
+        function's environment carries only its own, so the one that reads it
+        asks for it here."""
+        value = getattr(self, name)
+        if value is None:
+            raise SettingsError(f"{name.upper()} must be set")
+        return value
+
 
 def cors_origin(env=os.environ) -> str:
     """Read at import time: Chalice writes the origin into API Gateway's
-    generated OPTIONS methods when the app is packaged."""
-    return env.get("CORS_ORIGIN") or DEFAULT_CORS_ORIGIN
+    generated OPTIONS methods when the app is packaged. Only the local stage
+    has a default; elsewhere a frontend on another origin would be refused."""
+    origin = env.get("CORS_ORIGIN")
+    if origin:
+        return origin
+    if env.get("STAGE", "local") == "local":
+        return DEFAULT_CORS_ORIGIN
+    raise SettingsError("CORS_ORIGIN must be set outside the local stage")
 
 
-def queue_names(env=os.environ):
-    """The job queue and its dead-letter queue; read at import time, like
-    cors_origin, because Chalice writes them into the packaged template."""
-    return (env.get("JOBS_QUEUE_NAME") or "generation-jobs",
-            env.get("DEAD_LETTER_QUEUE_NAME") or "generation-jobs-dlq")
+def stack_parameters(env=os.environ) -> dict:
+    """STACK_PARAMETERS: overrides of infra/topology.yml's parameters for
+    local runs, written as CloudFormation takes them (`Key=Value Key=Value`)."""
+    try:
+        pairs = shlex.split(env.get("STACK_PARAMETERS") or "")
+    except ValueError:
+        pairs = ["unbalanced quotes"]
+    if not all("=" in pair for pair in pairs):
+        raise SettingsError("STACK_PARAMETERS must be Key=Value pairs separated by spaces")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def in_lambda(env=os.environ) -> bool:
@@ -111,9 +129,9 @@ def use(config: Settings) -> Settings:
 
 def from_env(env) -> Settings:
     stage = env.get("STAGE", "local")
-    jwt_secret = env.get("JWT_SECRET", "")
-    if len(jwt_secret) < 32:
-        raise SettingsError("JWT_SECRET must be set to at least 32 characters "
+    jwt_secret = env.get("JWT_SECRET") or None
+    if jwt_secret is not None and len(jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters "
                             "(make run generates one for the local stage)")
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -132,9 +150,9 @@ def from_env(env) -> Settings:
         aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         sqs_endpoint_url=(env.get("SQS_ENDPOINT_URL")
                           or env.get("AWS_ENDPOINT_URL_SQS") or None),
-        jobs_queue_name=queue_names(env)[0],
-        dead_letter_queue_name=queue_names(env)[1],
+        jobs_queue_name=env.get("JOBS_QUEUE_NAME") or None,
         redis_url=env.get("REDIS_URL") or None,
+        redis_auth_token=env.get("REDIS_AUTH_TOKEN") or None,
         openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
                              or OPENROUTER_URL).rstrip("/"),
@@ -142,12 +160,7 @@ def from_env(env) -> Settings:
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
-        queue_visibility_timeout_seconds=_number(env, "QUEUE_VISIBILITY_TIMEOUT_SECONDS",
-                                                 360, 1, 43200),
-        max_receive_count=_number(env, "MAX_RECEIVE_COUNT", 5, 1, 1000),
-        worker_concurrency=_number(env, "WORKER_CONCURRENCY", 8, 1, 64),
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
-        sweep_interval_seconds=_number(env, "SWEEP_INTERVAL_SECONDS", 300, 1, 3600),
         max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER", 5, 1, 1000),
         max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY", 100, 1, 100000),
         login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
@@ -156,6 +169,7 @@ def from_env(env) -> Settings:
                                                  30, 1, 1000000),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE",
                                                 30, 1, 1000000),
+        stack_parameters=stack_parameters(env),
     )
 
 

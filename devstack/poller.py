@@ -18,23 +18,27 @@ RECEIVE_TIMEOUT_SECONDS = 60
 
 class Poller:
     def __init__(self, consumers, sweeper=None, sweep_interval=300):
-        """`consumers`: (queue URL, handler(event, context), how many pollers);
-        `sweeper`: a scheduled handler(event, context) run every `sweep_interval` s."""
+        """`consumers`: (queue URL, handler(event, context), topology.Consumer),
+        polled by as many threads as its maximum concurrency; `sweeper`: a
+        scheduled handler(event, context) run every `sweep_interval` s."""
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, args=(url, handler), daemon=True)
-                         for url, handler, count in consumers for _ in range(count)]
+        self._threads = [threading.Thread(target=self._loop, args=(url, handler, source),
+                                          daemon=True)
+                         for url, handler, source in consumers
+                         for _ in range(source.max_concurrency)]
         if sweeper:
             self._threads.append(threading.Thread(target=self._sweep, daemon=True,
                                                   args=(sweeper, sweep_interval)))
 
     @classmethod
-    def for_app(cls, config):
-        """As Lambda runs concurrent invocations, several pollers feed the worker."""
+    def for_app(cls, topology):
+        """The event sources and schedule of the topology, feeding app.py's handlers."""
         import app
-        return cls([(queue.url(config.jobs_queue_name), app.process_jobs,
-                      config.worker_concurrency),
-                     (queue.url(config.dead_letter_queue_name), app.process_dead_letters, 1)],
-                   sweeper=app.sweep_stale_jobs, sweep_interval=config.sweep_interval_seconds)
+        handlers = {"Worker": app.process_jobs, "DeadLetters": app.process_dead_letters}
+        return cls([(topology.queue_url(source.queue), handlers[function], source)
+                    for function, source in topology.consumers().items()],
+                   sweeper=app.sweep_stale_jobs,
+                   sweep_interval=topology.schedules()["Sweeper"])
 
     def start(self):
         for thread in self._threads:
@@ -45,10 +49,10 @@ class Poller:
         for thread in self._threads:
             thread.join(timeout=WAIT_SECONDS + WORKER_TIMEOUT_SECONDS)
 
-    def _loop(self, url, handler):
+    def _loop(self, url, handler, source):
         while not self._stop.is_set():
             try:
-                self.poll_once(url, handler)
+                self.poll_once(url, handler, source)
             except Exception:
                 log.exception("polling %s failed; retrying", url)
                 self._stop.wait(1)
@@ -63,10 +67,13 @@ class Poller:
             if self._stop.wait(interval):
                 return
 
-    def poll_once(self, url, handler):
+    def poll_once(self, url, handler, source):
         sqs = queue.client(read_timeout=RECEIVE_TIMEOUT_SECONDS)
+        # SQS gives at most ten messages a receive; larger batches need a
+        # batching window, which the topology does not use.
         messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT_SECONDS,
+            QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size),
+            WaitTimeSeconds=WAIT_SECONDS,
             AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
             return
@@ -79,6 +86,8 @@ class Poller:
             # come back after their visibility timeout.
             log.exception("worker invocation failed; %d messages will return", len(records))
             return
+        if not source.report_failures:
+            result = None
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         done = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
                 for index, message in enumerate(messages) if message["MessageId"] not in failed]

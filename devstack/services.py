@@ -50,7 +50,7 @@ class StackProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, preexec_fn=_die_with_parent)
+                                        start_new_session=True, preexec_fn=die_with_parent)
         wait_until_listening(self.process, self.port, f"the stack ({self.log_path})")
         return self
 
@@ -116,13 +116,13 @@ def _spawn(name, command, log_dir: Path):
     # stops them.
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=die_with_parent)
 
 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the child, before it runs: ask Linux for SIGTERM when the parent
     dies. (Linux sends it when the thread that started the child ends, so
     services are started from threads that live as long as their owner.)"""

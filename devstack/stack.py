@@ -1,5 +1,4 @@
 """Starts what the environment does not name, wires it together and serves."""
-import json
 import logging
 import os
 
@@ -20,13 +19,16 @@ class Stack:
         self.poller = None
 
     def serve(self):
-        config = settings.use(settings.from_env({**self.env, **self._start_missing_services()}))
-        ensure_queues(config)
+        topology = local_topology(self.env)
+        config = settings.use(settings.from_env({
+            **self.env, **self._start_missing_services(),
+            **topology.environment("APIHandler", ["JOBS_QUEUE_NAME"])}))
+        ensure_queues(topology)
         if any(service.name == "sqs" for service in self.started):
             resend_unfinished()
         asgi = build_asgi()
         from devstack.poller import Poller
-        self.poller = Poller.for_app(config)
+        self.poller = Poller.for_app(topology)
         self.poller.start()
         if config.offline_ai:
             log.warning("OPENROUTER_API_KEY is not set: jobs are answered by the OFFLINE "
@@ -83,20 +85,18 @@ def resend_unfinished():
         print(f"re-sent the messages of {count} unfinished jobs", flush=True)
 
 
-def ensure_queues(config):
-    """The job queue and its dead-letter queue, as infra/ creates them in AWS."""
+def local_topology(env):
+    """infra/topology.yml with STACK_PARAMETERS' overrides. The functions
+    receive the job queue's name from it, as the template gives it in AWS."""
+    from infra import topology
+    return topology.local({"CorsOrigin": settings.cors_origin(env),
+                           **settings.stack_parameters(env)})
+
+
+def ensure_queues(topology):
+    """The job queue and its dead-letter queue, as CloudFormation creates them in AWS."""
     from chalicelib import queue
-    sqs = queue.client()
-    visibility = str(config.queue_visibility_timeout_seconds)
-    dead = sqs.create_queue(QueueName=config.dead_letter_queue_name,
-                            Attributes={"VisibilityTimeout": visibility})["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(
-        QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.create_queue(QueueName=config.jobs_queue_name, Attributes={
-        "VisibilityTimeout": visibility,
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn,
-                                     "maxReceiveCount": str(config.max_receive_count)}),
-    })
+    topology.ensure_queues(queue.client())
 
 
 def build_asgi():

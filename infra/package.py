@@ -1,31 +1,92 @@
 """`make package`: the deployment templates, built offline.
 
 `chalice package` turns app.py and .chalice/config.json into a SAM template
-and the Lambda bundle; infra/template.yml (infra/localstack.yml for the
-`localstack` stage) is merged into it."""
+and the Lambda bundle; infra/topology.yml, with infra/template.yml for AWS
+(LocalStack's free edition takes the topology alone), is merged into it. The
+preflight Chalice writes names the `CorsOrigin` parameter, like every
+response, so the origin is given once."""
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+PREFLIGHT_ORIGIN = "method.response.header.Access-Control-Allow-Origin"
 
 
-def package(stage: str) -> Path:
-    out = ROOT / "infra" / "build" / stage
+class PackageError(Exception):
+    """The stage cannot be packaged; the message says why."""
+
+
+def package(stage: str, cors_origin: str = None) -> Path:
+    origin = cors_origin or os.environ.get("CORS_ORIGIN")
+    if not origin:
+        raise PackageError(f"CORS_ORIGIN must be set to the frontend's origin for stage {stage}")
+    out = INFRA / "build" / stage
+    out.mkdir(parents=True, exist_ok=True)
+    merge = out / "merge.yml"
+    merge.write_text(yaml.safe_dump(merge_template(stage), sort_keys=False))
     chalice = Path(sys.executable).parent / "chalice"
-    # Packaging talks to no AWS service, but botocore wants a region. The
-    # queue names Chalice writes must be the default ones the merged
-    # templates create, whatever this shell says.
-    env = {"AWS_DEFAULT_REGION": "us-east-1", **os.environ}
-    for name in ("JOBS_QUEUE_NAME", "DEAD_LETTER_QUEUE_NAME"):
-        env.pop(name, None)
-    merge = "localstack.yml" if stage == "localstack" else "template.yml"
+    # Packaging talks to no AWS service, but botocore wants a region.
+    env = {"AWS_DEFAULT_REGION": "us-east-1", **os.environ, "CORS_ORIGIN": origin}
     subprocess.run([str(chalice), "package", "--stage", stage, "--template-format", "yaml",
-                    "--merge-template", str(ROOT / "infra" / merge), str(out)],
-                   cwd=ROOT, env=env, check=True)
-    return out / "sam.yaml"
+                    "--merge-template", str(merge), str(out)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    sam = out / "sam.yaml"
+    template = yaml.safe_load(sam.read_text())
+    name_the_origin_parameter(template, origin)
+    send_every_method_to_the_api(template)
+    sam.write_text(yaml.safe_dump(template, sort_keys=False))
+    return sam
+
+
+def merge_template(stage: str) -> dict:
+    parts = [yaml.safe_load((INFRA / "topology.yml").read_text())]
+    if stage != "localstack":
+        parts.append(yaml.safe_load((INFRA / "template.yml").read_text()))
+    merged = {}
+    for part in parts:
+        merged = deep_merge(part, merged)
+    return merged
+
+
+def deep_merge(top, base):
+    """`top` over `base`, as `chalice package --merge-template` merges."""
+    if not (isinstance(top, dict) and isinstance(base, dict)):
+        return copy.deepcopy(top)
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = deep_merge(value, base.get(key))
+    return merged
+
+
+def name_the_origin_parameter(template, origin):
+    template["Parameters"]["CorsOrigin"]["Default"] = origin
+    for path in template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values():
+        for operation in path.values():
+            for response in operation["x-amazon-apigateway-integration"]["responses"].values():
+                parameters = response.get("responseParameters", {})
+                if PREFLIGHT_ORIGIN in parameters:
+                    parameters[PREFLIGHT_ORIGIN] = {"Fn::Sub": "'${CorsOrigin}'"}
+
+
+def send_every_method_to_the_api(template):
+    """API Gateway answers a method a path lacks with its own 404, where the
+    app answers 405 `Method not allowed`: each path sends any other method to
+    the API function too."""
+    for path in template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values():
+        proxy = next(operation for operation in path.values()
+                     if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy")
+        path["x-amazon-apigateway-any-method"] = copy.deepcopy(proxy)
 
 
 if __name__ == "__main__":
-    print(package(sys.argv[1] if len(sys.argv) > 1 else "dev"))
+    try:
+        print(package(sys.argv[1] if len(sys.argv) > 1 else "dev"))
+    except PackageError as error:
+        print(f"make package: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -12,6 +12,7 @@ from notifier.server import asgi_app
 def main():
     try:
         config = settings.get()
+        config.require("jwt_secret")
     except settings.SettingsError as error:
         print(f"notifier: {error}", file=sys.stderr)
         sys.exit(2)

@@ -23,7 +23,8 @@ CATCH_UP_LIMIT = 50
 def create_server() -> socketio.AsyncServer:
     config = settings.get()
     # The logger is passed in so Redis connection failures are visible.
-    manager = socketio.AsyncRedisManager(config.redis_url, logger=log)
+    manager = socketio.AsyncRedisManager(config.redis_url, logger=log,
+                                         redis_options={"password": config.redis_auth_token})
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
                                   cors_allowed_origins=_allowed_origin)
     # A socket may live longer than the token that opened it: it is closed

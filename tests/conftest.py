@@ -17,18 +17,31 @@ from tests.fake_openrouter import API_KEY, FakeOpenRouter
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 _emails = itertools.count()
+# The packaged stages' frontend, on an origin of its own so that no default
+# can stand in for it.
+DEPLOYED_ORIGIN = "https://app.example.test"
+STAGES = ("dev", "localstack")
+INPROCESS_QUEUES = {"JobsQueueName": "inprocess-jobs", "DeadLetterQueueName": "inprocess-jobs-dlq"}
 
 
 def pytest_configure(config):
     # The in-process parts (worker, clients) read the same settings as the
     # stack under test; the real values arrive with the `backing` fixture.
     os.environ.update({"STAGE": "test", "JWT_SECRET": JWT_SECRET, "BCRYPT_ROUNDS": "4",
+                       "CORS_ORIGIN": "http://localhost:3000",
                        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                        "AWS_REGION": "us-east-1", "OPENROUTER_API_KEY": API_KEY,
-                       # In-process worker tests get queues of their own, so the
-                       # stack's pollers never take their messages.
-                       "JOBS_QUEUE_NAME": "inprocess-jobs",
-                       "DEAD_LETTER_QUEUE_NAME": "inprocess-jobs-dlq"})
+                       # In-process worker tests get a queue of their own (see
+                       # INPROCESS_QUEUES), so the stack's pollers never take their
+                       # messages; the stacks name theirs from the topology.
+                       "JOBS_QUEUE_NAME": "inprocess-jobs"})
+
+
+@pytest.fixture(scope="session")
+def packaged():
+    """`make package` for each stage, built once a session: {stage: sam.yaml path}."""
+    from infra.package import package
+    return {stage: package(stage, cors_origin=DEPLOYED_ORIGIN) for stage in STAGES}
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +77,7 @@ def stack_env(backing, openrouter):
     # The suite registers and logs in many users from 127.0.0.1 within a
     # minute; the per-address caps are tested on stacks of their own.
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
-            "LOG_LEVEL": "INFO", "JOBS_QUEUE_NAME": "generation-jobs",
-            "DEAD_LETTER_QUEUE_NAME": "generation-jobs-dlq",
-            "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "100000",
+            "LOG_LEVEL": "INFO", "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "100000",
             "REGISTRATIONS_PER_IP_PER_MINUTE": "100000"}
 
 

@@ -58,9 +58,9 @@ def test_an_early_message_is_not_processed_before_scheduled_for(api, user, openr
 
 @pytest.fixture
 def crash_env(stack_env):
-    return {**stack_env, "JOBS_QUEUE_NAME": "crash-jobs", "DEAD_LETTER_QUEUE_NAME": "crash-dlq",
-            "CLAIM_LEASE_SECONDS": "5", "QUEUE_VISIBILITY_TIMEOUT_SECONDS": "6",
-            "OPENROUTER_TIMEOUT_SECONDS": "60"}
+    return {**stack_env, "CLAIM_LEASE_SECONDS": "5", "OPENROUTER_TIMEOUT_SECONDS": "60",
+            "STACK_PARAMETERS": "JobsQueueName=crash-jobs DeadLetterQueueName=crash-dlq "
+                                "JobsVisibilityTimeout=6"}
 
 
 def test_a_worker_that_dies_after_claiming_leaves_a_job_that_completes_once(
@@ -87,8 +87,9 @@ def test_a_worker_that_dies_after_claiming_leaves_a_job_that_completes_once(
 
 @pytest.fixture
 def sweeping_env(stack_env):
-    return {**stack_env, "JOBS_QUEUE_NAME": "sweep-jobs", "DEAD_LETTER_QUEUE_NAME": "sweep-dlq",
-            "STALE_JOB_SECONDS": "1", "SWEEP_INTERVAL_SECONDS": "1"}
+    return {**stack_env, "STALE_JOB_SECONDS": "1",
+            "STACK_PARAMETERS": "JobsQueueName=sweep-jobs DeadLetterQueueName=sweep-dlq "
+                                "SweepSchedule='rate(1 second)'"}
 
 
 def test_a_job_whose_message_was_lost_is_sent_again_and_completes_once(

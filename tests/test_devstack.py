@@ -74,8 +74,16 @@ def test_a_bad_setting_stops_start_up_with_one_clear_line(bare_env, tmp_path):
         "make run: GENERATION_DELAY_SECONDS must be between 0 and 900, got 901"
 
 
-def test_a_missing_secret_outside_local_is_an_error():
+def test_a_missing_secret_is_an_error_for_the_function_that_reads_it():
+    config = settings.from_env({"STAGE": "prod", "MONGODB_URI": "mongodb://db",
+                                "CORS_ORIGIN": "https://app.example.com"})
     with pytest.raises(settings.SettingsError, match="JWT_SECRET must be set"):
+        config.require("jwt_secret")
+
+
+def test_a_missing_cors_origin_outside_local_is_an_error():
+    with pytest.raises(settings.SettingsError,
+                       match="CORS_ORIGIN must be set outside the local stage"):
         settings.from_env({"STAGE": "prod", "MONGODB_URI": "mongodb://db"})
 
 
@@ -153,3 +161,36 @@ def test_another_program_holding_the_data_folder_stops_start_up_with_one_line(ba
     assert result.stderr.strip().splitlines()[-1].startswith(
         f"make run: {storage} is in use by process {holder.pid} (")
     assert result.stderr.strip().endswith("; stop it, then start again")
+
+
+def test_the_local_queues_are_the_topologys(backing):
+    import json
+
+    from chalicelib import queue
+    from devstack.stack import ensure_queues
+    from infra import topology
+    local = topology.local({"JobsQueueName": "topology-jobs",
+                            "DeadLetterQueueName": "topology-dlq"})
+    ensure_queues(local)
+    sqs = queue.client()
+    attributes = sqs.get_queue_attributes(QueueUrl=local.queue_url("topology-jobs"),
+                                          AttributeNames=["All"])["Attributes"]
+    dead = sqs.get_queue_attributes(QueueUrl=local.queue_url("topology-dlq"),
+                                    AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "360"
+    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead["QueueArn"],
+                                                       "maxReceiveCount": 5}
+    assert dead["VisibilityTimeout"] == "180"
+    worker = local.consumers()["Worker"]
+    assert (worker.queue, worker.batch_size, worker.report_failures, worker.max_concurrency) == \
+        ("topology-jobs", 10, True, 5)
+    assert local.schedules() == {"Sweeper": 300}
+
+
+def test_an_unknown_stack_parameter_stops_start_up_with_one_clear_line(bare_env):
+    env = {**os.environ, **bare_env, "STACK_PARAMETERS": "MaxRecieveCount=2"}
+    result = subprocess.run([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "make run: unknown template parameters: MaxRecieveCount"

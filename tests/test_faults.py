@@ -20,8 +20,9 @@ def faulty(stack_env, backing, logs, tmp_path):
     redis = services.start_redis(logs)
     env = {**stack_env, "MONGODB_URI": mongo.url, "SQS_ENDPOINT_URL": sqs.url,
            "REDIS_URL": redis.url,
-           "GENERATION_DELAY_SECONDS": "1", "QUEUE_VISIBILITY_TIMEOUT_SECONDS": "2",
-           "MAX_RECEIVE_COUNT": "2"}
+           "GENERATION_DELAY_SECONDS": "1",
+           "STACK_PARAMETERS": "JobsVisibilityTimeout=2 DeadLetterVisibilityTimeout=2 "
+                               "MaxReceiveCount=2"}
     stack = StackProcess(env, tmp_path / "stack.log").start()
     state = {"api": Client(stack.url), "mongo": mongo, "sqs": sqs, "redis": redis,
              "storage": str(tmp_path / "mongo")}

@@ -1,6 +1,7 @@
 """The deployment, checked offline: the packaged SAM templates pass cfn-lint,
-and the settings that matter are asserted on."""
+and the settings that matter are asserted on, for AWS and LocalStack alike."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,20 +12,40 @@ import pytest
 import yaml
 
 from chalicelib import settings
-from infra.package import package
+from infra.topology import Resolver
+from tests.conftest import DEPLOYED_ORIGIN, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = json.loads((ROOT / ".chalice" / "config.json").read_text())
+FUNCTIONS = ("APIHandler", "Worker", "DeadLetters", "Sweeper")
+SECRETS = ("JWT_SECRET", "OPENROUTER_API_KEY", "MONGODB_URI", "REDIS_AUTH_TOKEN")
+# What each function's code reads outside the local stage: settings.get()
+# needs MONGODB_URI, importing app.py needs CORS_ORIGIN, and each reads the
+# rest where it uses it.
+NEEDS = {
+    "APIHandler": {"STAGE", "CORS_ORIGIN", "MONGODB_URI", "JWT_SECRET", "JOBS_QUEUE_NAME"},
+    "Worker": {"STAGE", "CORS_ORIGIN", "MONGODB_URI", "JOBS_QUEUE_NAME", "OPENROUTER_API_KEY",
+               "REDIS_URL"},
+    "DeadLetters": {"STAGE", "CORS_ORIGIN", "MONGODB_URI", "REDIS_URL"},
+    "Sweeper": {"STAGE", "CORS_ORIGIN", "MONGODB_URI", "JOBS_QUEUE_NAME"},
+}
+SECRETS_READ = {
+    "APIHandler": {"JWT_SECRET", "MONGODB_URI"},
+    "Worker": {"MONGODB_URI", "OPENROUTER_API_KEY", "REDIS_AUTH_TOKEN"},
+    "DeadLetters": {"MONGODB_URI", "REDIS_AUTH_TOKEN"},
+    "Sweeper": {"MONGODB_URI"},
+    "notifier": {"JWT_SECRET", "MONGODB_URI", "REDIS_AUTH_TOKEN"},
+}
+
+
+@pytest.fixture(params=STAGES, scope="module")
+def stage(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def dev_template_path():
-    return package("dev")
-
-
-@pytest.fixture(scope="module")
-def template(dev_template_path):
-    return yaml.safe_load(dev_template_path.read_text())
+def template(packaged, stage):
+    return yaml.safe_load(packaged[stage].read_text())
 
 
 @pytest.fixture(scope="module")
@@ -32,71 +53,140 @@ def resources(template):
     return template["Resources"]
 
 
-def lint(path):
+@pytest.fixture(scope="module")
+def aws(packaged):
+    """The AWS stage's whole template (the limits, throttling and alarms are
+    AWS's; LocalStack runs the topology alone)."""
+    return yaml.safe_load(packaged["dev"].read_text())
+
+
+@pytest.fixture(scope="module")
+def dev(packaged):
+    return yaml.safe_load(packaged["dev"].read_text())["Resources"]
+
+
+def parameter(template, name):
+    return Resolver(template)({"Ref": name})
+
+
+def variables(resources, function):
+    return resources[function]["Properties"]["Environment"]["Variables"]
+
+
+def test_the_packaged_template_passes_cfn_lint(packaged, stage):
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    return subprocess.run([str(cfn_lint), str(path)], capture_output=True, text=True)
-
-
-def test_the_aws_template_passes_cfn_lint(dev_template_path):
-    result = lint(dev_template_path)
+    result = subprocess.run([str(cfn_lint), str(packaged[stage])], capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_localstack_template_passes_cfn_lint():
-    result = lint(package("localstack"))
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_packaging_without_an_origin_stops_with_one_line():
+    env = {name: value for name, value in os.environ.items() if name != "CORS_ORIGIN"}
+    result = subprocess.run([sys.executable, "-m", "infra.package", "prod"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "make package: CORS_ORIGIN must be set to the frontend's origin for stage prod"]
 
 
-def test_the_job_queue_redrives_to_the_dead_letter_queue(resources):
+def test_the_preflight_and_every_function_name_the_one_origin_parameter(template, resources):
+    assert template["Parameters"]["CorsOrigin"]["Default"] == DEPLOYED_ORIGIN
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    preflights = [path["options"]["x-amazon-apigateway-integration"]["responses"]["default"]
+                  ["responseParameters"]["method.response.header.Access-Control-Allow-Origin"]
+                  for path in paths.values()]
+    assert preflights and all(origin == {"Fn::Sub": "'${CorsOrigin}'"} for origin in preflights)
+    for function in FUNCTIONS:
+        assert variables(resources, function)["CORS_ORIGIN"] == {"Ref": "CorsOrigin"}
+
+
+def test_every_other_method_of_a_route_reaches_the_api(resources):
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path in paths.values():
+        integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert "${APIHandler.Arn}" in integration["uri"]["Fn::Sub"]
+
+
+def test_the_job_queue_redrives_to_the_dead_letter_queue(template, resources):
     queue = resources["JobsQueue"]["Properties"]
-    assert queue["QueueName"] == "generation-jobs"
-    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue",
-                                                                             "Arn"]},
-                                      "maxReceiveCount": 5}
-    assert resources["DeadLetterQueue"]["Properties"]["QueueName"] == "generation-jobs-dlq"
+    assert parameter(template, "JobsQueueName") == "generation-jobs"
+    assert queue["QueueName"] == {"Ref": "JobsQueueName"}
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"}}
+    assert parameter(template, "MaxReceiveCount") == "5"
+    assert parameter(template, "DeadLetterQueueName") == "generation-jobs-dlq"
 
 
-def test_visibility_timeouts_are_six_times_their_consumers_timeout(resources):
-    assert resources["JobsQueue"]["Properties"]["VisibilityTimeout"] >= \
-        6 * resources["Worker"]["Properties"]["Timeout"]
-    assert resources["DeadLetterQueue"]["Properties"]["VisibilityTimeout"] >= \
-        6 * resources["DeadLetters"]["Properties"]["Timeout"]
+def test_visibility_timeouts_are_six_times_their_consumers_timeout(template, resources):
+    for queue, consumer in (("JobsQueue", "Worker"), ("DeadLetterQueue", "DeadLetters")):
+        visibility = Resolver(template)(resources[queue]["Properties"]["VisibilityTimeout"])
+        assert int(visibility) >= 6 * resources[consumer]["Properties"]["Timeout"]
 
 
-@pytest.mark.parametrize("function, event, queue", [
-    ("Worker", "WorkerSqsEventSource", "generation-jobs"),
-    ("DeadLetters", "DeadLettersSqsEventSource", "generation-jobs-dlq"),
+@pytest.mark.parametrize("function, event, queue, concurrency", [
+    ("Worker", "WorkerSqsEventSource", "JobsQueue", {"MaximumConcurrency":
+                                                     {"Ref": "WorkerMaxConcurrency"}}),
+    ("DeadLetters", "DeadLettersSqsEventSource", "DeadLetterQueue", None),
 ])
-def test_consumers_report_batch_item_failures(resources, function, event, queue):
+def test_consumers_report_batch_item_failures(template, resources, function, event, queue,
+                                              concurrency):
     source = resources[function]["Properties"]["Events"][event]
     assert source["Type"] == "SQS"
-    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert source["Properties"]["BatchSize"] == 10
-    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{queue}")
+    properties = source["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert Resolver(template)(properties["BatchSize"]) == "10"
+    assert properties.get("ScalingConfig", {}).get("MaximumConcurrency") == \
+        (concurrency or {}).get("MaximumConcurrency")
 
 
 def test_handlers_are_the_apps_own(resources):
-    assert [resources[name]["Properties"]["Handler"]
-            for name in ("APIHandler", "Worker", "DeadLetters")] == \
-        ["app.app", "app.process_jobs", "app.process_dead_letters"]
+    assert [resources[name]["Properties"]["Handler"] for name in FUNCTIONS] == \
+        ["app.app", "app.process_jobs", "app.process_dead_letters", "app.sweep_stale_jobs"]
 
 
-def test_secrets_come_from_secrets_manager(resources):
-    for name in ("APIHandler", "Worker", "DeadLetters", "Sweeper"):
-        variables = resources[name]["Properties"]["Environment"]["Variables"]
-        assert variables["STAGE"] == "dev"
-        for secret in ("JWT_SECRET", "MONGODB_URI", "OPENROUTER_API_KEY"):
-            assert variables[secret] == ("{{resolve:secretsmanager:ai-content-generator/dev:"
-                                         f"SecretString:{secret}}}}}")
+def test_the_sweeper_runs_every_five_minutes(template, resources):
+    schedule = resources["Sweeper"]["Properties"]["Events"]["SweeperEvent"]
+    assert schedule["Type"] == "Schedule"
+    assert Resolver(template)(schedule["Properties"]["Schedule"]) == "rate(5 minutes)"
 
 
-def test_the_workers_reach_redis_over_tls(resources):
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_has_every_setting_its_code_requires(resources, stage, function):
+    present = set(variables(resources, function))
+    assert NEEDS[function] <= present
+    assert variables(resources, function)["STAGE"] == stage
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_holds_only_the_secrets_it_reads(resources, stage, function):
+    held = {name for name in variables(resources, function) if name in SECRETS}
+    # The compose file's Redis has no AUTH token to give.
+    unused = {"REDIS_AUTH_TOKEN"} if stage == "localstack" else set()
+    assert held == SECRETS_READ[function] - unused
+
+
+def test_the_notifier_holds_only_the_secrets_it_reads(dev):
+    container = dev["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    assert {secret["Name"] for secret in container["Secrets"]} == SECRETS_READ["notifier"]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert environment["CORS_ORIGIN"] == {"Ref": "CorsOrigin"}
+
+
+def test_redis_requires_the_auth_token_from_the_secret(dev):
+    redis = dev["Redis"]["Properties"]
+    assert redis["TransitEncryptionEnabled"] is True
+    assert redis["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${AppSecretArn}:"
+                                             "SecretString:REDIS_AUTH_TOKEN}}"}
     for name in ("Worker", "DeadLetters"):
-        url = resources[name]["Properties"]["Environment"]["Variables"]["REDIS_URL"]
-        assert url["Fn::Sub"].startswith("rediss://${Redis.PrimaryEndPoint.Address}")
+        assert variables(dev, name)["REDIS_URL"]["Fn::Sub"].startswith(
+            "rediss://${Redis.PrimaryEndPoint.Address}")
+        assert variables(dev, name)["REDIS_AUTH_TOKEN"] == (
+            "{{resolve:secretsmanager:ai-content-generator/dev:SecretString:REDIS_AUTH_TOKEN}}")
 
 
-SECRETS = ("JWT_SECRET", "OPENROUTER_API_KEY", "MONGODB_URI")
 SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[\w/-]+:SecretString:\w+\}\}"
                               r"|\$\{\w+:\?[^}]+\}")
 
@@ -125,17 +215,35 @@ def test_no_template_or_config_holds_a_secret_value(template):
     assert not re.search(r"sk-or-[\w-]{8,}|AKIA[0-9A-Z]{16}|://[^/\s\"]*:[^/\s\"@]+@", text)
 
 
-def policy_actions(resources, function):
+def statements(resources, function):
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
-    statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    return {action: statement["Resource"] for statement in statements
+    return resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def policy_actions(resources, function):
+    return {action: statement["Resource"] for statement in statements(resources, function)
             for action in statement["Action"]}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_iam_resources_are_the_stacks_own(resources, function):
+    for statement in statements(resources, function):
+        resource = statement["Resource"]
+        if all(action.startswith("ec2:") for action in statement["Action"]):
+            # Lambda's network interfaces allow no resource-level permissions.
+            assert resource == "*"
+        elif "Fn::GetAtt" in resource:
+            assert resource["Fn::GetAtt"][0] in resources
+        else:
+            assert resource == {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:"
+                                           "${AWS::AccountId}:log-group:/aws/lambda/"
+                                           "${AWS::StackName}-*"}
 
 
 def test_the_api_may_only_send_to_the_job_queue(resources):
     actions = policy_actions(resources, "APIHandler")
     assert {a for a in actions if a.startswith("sqs:")} == {"sqs:GetQueueUrl", "sqs:SendMessage"}
-    assert actions["sqs:SendMessage"] == "arn:*:sqs:*:*:generation-jobs"
+    assert actions["sqs:SendMessage"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert not any(a.startswith(("ec2:", "s3:", "dynamodb:")) for a in actions)
 
 
@@ -144,29 +252,25 @@ def test_the_worker_may_only_consume_the_job_queue(resources):
     assert {a for a in actions if a.startswith("sqs:")} == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"}
-    assert actions["sqs:ReceiveMessage"] == "arn:*:sqs:*:*:generation-jobs"
+    assert actions["sqs:ReceiveMessage"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
 
 
 def test_the_dead_letter_consumer_may_only_consume_the_dead_letter_queue(resources):
     actions = policy_actions(resources, "DeadLetters")
     assert {a for a in actions if a.startswith("sqs:")} == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-    assert actions["sqs:ReceiveMessage"] == "arn:*:sqs:*:*:generation-jobs-dlq"
+    assert actions["sqs:ReceiveMessage"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
-def test_the_sweeper_runs_every_five_minutes_and_may_only_send(resources):
-    sweeper = resources["Sweeper"]["Properties"]
-    assert sweeper["Handler"] == "app.sweep_stale_jobs"
-    schedule = next(iter(sweeper["Events"].values()))
-    assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule",
-                                                                      "rate(5 minutes)")
+def test_the_sweeper_may_only_send(resources):
     actions = policy_actions(resources, "Sweeper")
     assert {a for a in actions if a.startswith("sqs:")} == {"sqs:GetQueueUrl", "sqs:SendMessage"}
+    assert actions["sqs:SendMessage"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
 
 
-def test_unknown_routes_and_gateway_errors_use_the_message_shape(resources):
+def test_unknown_routes_and_gateway_errors_use_the_message_shape(dev):
     responses = {resource["Properties"]["ResponseType"]: resource["Properties"]
-                 for resource in resources.values()
+                 for resource in dev.values()
                  if resource["Type"] == "AWS::ApiGateway::GatewayResponse"}
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"][
@@ -176,20 +280,17 @@ def test_unknown_routes_and_gateway_errors_use_the_message_shape(resources):
     assert "message" in responses["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
 
 
-def test_the_notifier_runs_behind_a_sticky_load_balancer(resources):
-    group = resources["NotifierTargetGroup"]["Properties"]
+def test_the_notifier_runs_behind_a_sticky_load_balancer(dev):
+    group = dev["NotifierTargetGroup"]["Properties"]
     attributes = {item["Key"]: item["Value"] for item in group["TargetGroupAttributes"]}
     assert attributes == {"stickiness.enabled": "true", "stickiness.type": "lb_cookie"}
     assert group["HealthCheckPath"] == "/health"
-    container = resources["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
-    assert {secret["Name"] for secret in container["Secrets"]} == {"JWT_SECRET", "MONGODB_URI"}
-    assert resources["NotifierService"]["Properties"]["LaunchType"] == "FARGATE"
+    assert dev["NotifierService"]["Properties"]["LaunchType"] == "FARGATE"
 
 
 def test_timeouts_and_memory_are_set_per_function(resources):
     assert [(resources[name]["Properties"]["Timeout"], resources[name]["Properties"]["MemorySize"])
-            for name in ("APIHandler", "Worker", "DeadLetters")] == \
-        [(15, 512), (60, 256), (30, 256)]
+            for name in FUNCTIONS] == [(15, 512), (60, 256), (30, 256), (60, 256)]
 
 
 def test_the_compose_file_describes_the_whole_stack():
@@ -206,10 +307,12 @@ def test_the_compose_file_describes_the_whole_stack():
     notifier = services["notifier"]["environment"]
     assert notifier["REDIS_URL"] == "redis://redis:6379/0"
     assert notifier["JWT_SECRET"] == "${JWT_SECRET:?set JWT_SECRET}"
+    assert notifier["CORS_ORIGIN"] == "${CORS_ORIGIN:?set CORS_ORIGIN}"
     assert (ROOT / "notifier" / "Dockerfile").is_file()
 
 
-def test_the_api_stage_throttles_every_route_by_parameters(template, resources):
+def test_the_api_stage_throttles_every_route_by_parameters(aws):
+    template, resources = aws, aws["Resources"]
     method_settings = resources["RestAPI"]["Properties"]["MethodSettings"]
     assert method_settings == [{"ResourcePath": "/*", "HttpMethod": "*",
                          "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
@@ -224,10 +327,10 @@ def test_the_api_stage_throttles_every_route_by_parameters(template, resources):
     assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
-def test_the_workers_concurrency_is_bounded_by_a_parameter(template, resources):
-    source = resources["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
-    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaximumConcurrency"}}
-    assert template["Parameters"]["WorkerMaximumConcurrency"]["Default"] == 5
+def test_the_workers_concurrency_is_bounded_by_a_parameter(aws):
+    source = aws["Resources"]["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
+    assert aws["Parameters"]["WorkerMaxConcurrency"]["Default"] == 5
 
 
 LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": ("MaxActiveJobsPerUser", 5),
@@ -238,8 +341,8 @@ LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": ("MaxActiveJobsPerUser", 5),
           "REGISTRATIONS_PER_IP_PER_MINUTE": ("RegistrationsPerIpPerMinute", 30)}
 
 
-def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(template,
-                                                                               resources):
+def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(aws):
+    template, resources = aws, aws["Resources"]
     defaults = settings.from_env({"JWT_SECRET": "x" * 32, "MONGODB_URI": "mongodb://db"})
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     for variable, (parameter, default) in LIMITS.items():
@@ -253,7 +356,8 @@ def alarms(resources):
             if resource["Type"] == "AWS::CloudWatch::Alarm"}
 
 
-def test_every_alarm_notifies_the_topic_parameter(template, resources):
+def test_every_alarm_notifies_the_topic_parameter(aws):
+    template, resources = aws, aws["Resources"]
     assert template["Parameters"]["AlarmTopicArn"]["Type"] == "String"
     assert set(alarms(resources)) == {
         "DeadLetterQueueDepthAlarm", "JobsDeadLetteredAlarm", "WorkerErrorRateAlarm",
@@ -263,13 +367,13 @@ def test_every_alarm_notifies_the_topic_parameter(template, resources):
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_a_message_in_the_dead_letter_queue_alarms(resources):
-    depth = alarms(resources)["DeadLetterQueueDepthAlarm"]
+def test_a_message_in_the_dead_letter_queue_alarms(dev):
+    depth = alarms(dev)["DeadLetterQueueDepthAlarm"]
     assert (depth["Namespace"], depth["MetricName"]) == ("AWS/SQS",
                                                          "ApproximateNumberOfMessagesVisible")
     assert depth["Dimensions"] == [{"Name": "QueueName",
                                     "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
-    arrivals = alarms(resources)["JobsDeadLetteredAlarm"]
+    arrivals = alarms(dev)["JobsDeadLetteredAlarm"]
     assert (arrivals["Namespace"], arrivals["MetricName"]) == ("AIContentGenerator",
                                                                "JobsDeadLettered")
     assert arrivals["Dimensions"] == [{"Name": "stage", "Value": {"Ref": "Stage"}}]
@@ -277,8 +381,8 @@ def test_a_message_in_the_dead_letter_queue_alarms(resources):
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
-def test_the_worker_error_rate_alarms_on_its_own_function(resources):
-    alarm = alarms(resources)["WorkerErrorRateAlarm"]
+def test_the_worker_error_rate_alarms_on_its_own_function(dev):
+    alarm = alarms(dev)["WorkerErrorRateAlarm"]
     stats = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"]
              if "MetricStat" in query}
     assert {name: (metric["Namespace"], metric["MetricName"], metric["Dimensions"])
@@ -290,31 +394,67 @@ def test_the_worker_error_rate_alarms_on_its_own_function(resources):
     assert alarm["Threshold"] == 5
 
 
-def test_the_job_failure_rate_alarm_reads_the_services_own_metrics(resources):
-    alarm = alarms(resources)["JobFailureRateAlarm"]
+def test_the_job_failure_rate_alarm_reads_the_services_own_metrics(dev):
+    alarm = alarms(dev)["JobFailureRateAlarm"]
     names = {query["MetricStat"]["Metric"]["MetricName"] for query in alarm["Metrics"]
              if "MetricStat" in query}
     assert names == {"JobsCompleted", "JobsFailed", "JobsErrored"}
 
 
-def test_a_job_message_older_than_the_delay_and_a_margin_alarms(template, resources):
-    alarm = alarms(resources)["JobsQueueOldestMessageAlarm"]
+def test_a_job_message_older_than_the_delay_and_a_margin_alarms(aws):
+    alarm = alarms(aws["Resources"])["JobsQueueOldestMessageAlarm"]
     assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateAgeOfOldestMessage",
                                                          {"Ref": "JobQueueAgeAlarmSeconds"})
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
-    delay = int(CHALICE["stages"]["dev"]["environment_variables"]["GENERATION_DELAY_SECONDS"])
-    assert template["Parameters"]["JobQueueAgeAlarmSeconds"]["Default"] > delay + 300
+    delay = int(parameter(aws, "GenerationDelaySeconds"))
+    assert aws["Parameters"]["JobQueueAgeAlarmSeconds"]["Default"] > delay + 300
 
 
-def test_api_5xx_responses_alarm_for_the_apps_gateway(resources):
-    alarm = alarms(resources)["Api5xxAlarm"]
+def test_api_5xx_responses_alarm_for_the_apps_gateway(dev):
+    alarm = alarms(dev)["Api5xxAlarm"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5XXError")
     assert alarm["Dimensions"] == [
         {"Name": "ApiName", "Value": CHALICE["app_name"]},
         {"Name": "Stage", "Value": CHALICE["stages"]["dev"]["api_gateway_stage"]}]
 
 
-def test_the_lambda_bundle_holds_the_docs_renderer(dev_template_path):
-    with zipfile.ZipFile(dev_template_path.parent / "deployment.zip") as bundle:
+def test_the_lambda_bundle_holds_the_docs_renderer(packaged):
+    with zipfile.ZipFile(packaged["dev"].parent / "deployment.zip") as bundle:
         packaged = bundle.read("chalicelib/redoc.standalone.js")
     assert packaged == (ROOT / "web" / "vendor" / "redoc.standalone.js").read_bytes()
+
+
+def run_localstack_script(tmp_path, **env):
+    """infra/deploy-localstack.sh with an `awslocal` that records its calls."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "awslocal"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\n')
+    stub.chmod(0o755)
+    environment = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}",
+                   "PYTHON": sys.executable, **env}
+    result = subprocess.run([str(ROOT / "infra" / "deploy-localstack.sh")], env=environment,
+                            capture_output=True, text=True, timeout=120)
+    return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_localstack_script_deploys_the_packaged_localstack_stage(tmp_path):
+    result, calls = run_localstack_script(tmp_path, CORS_ORIGIN=DEPLOYED_ORIGIN,
+                                          JWT_SECRET="j" * 40, OPENROUTER_API_KEY="test-key")
+    assert result.returncode == 0, result.stderr
+    assert [call.split()[:2] for call in calls] == [
+        ["secretsmanager", "describe-secret"], ["secretsmanager", "put-secret-value"],
+        ["s3api", "head-bucket"], ["cloudformation", "package"], ["cloudformation", "deploy"],
+        ["cloudformation", "describe-stacks"]]
+    assert "--template-file infra/build/localstack/sam.yaml" in calls[3]
+    assert f"--parameter-overrides CorsOrigin={DEPLOYED_ORIGIN}" in calls[4]
+    assert json.loads(calls[1].split("--secret-string ", 1)[1]) == {
+        "JWT_SECRET": "j" * 40, "OPENROUTER_API_KEY": "test-key"}
+
+
+def test_the_localstack_script_needs_the_origin(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name != "CORS_ORIGIN"}
+    result = subprocess.run([str(ROOT / "infra" / "deploy-localstack.sh")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "CORS_ORIGIN: set CORS_ORIGIN to the origin of the frontend" in result.stderr

@@ -160,8 +160,8 @@ def test_a_limit_setting_that_is_not_a_positive_integer_stops_start_up():
 @pytest.fixture(scope="module")
 def slow_stack(stack_env, tmp_path_factory):
     """Jobs wait a minute, on queues of their own, so none ends during a test."""
-    env = {**stack_env, "GENERATION_DELAY_SECONDS": "60", "JOBS_QUEUE_NAME": "limits-jobs",
-           "DEAD_LETTER_QUEUE_NAME": "limits-jobs-dlq"}
+    env = {**stack_env, "GENERATION_DELAY_SECONDS": "60",
+           "STACK_PARAMETERS": "JobsQueueName=limits-jobs DeadLetterQueueName=limits-jobs-dlq"}
     running = StackProcess(env, tmp_path_factory.mktemp("slow") / "stack.log").start()
     yield running
     running.stop()

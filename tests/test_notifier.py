@@ -257,6 +257,20 @@ def test_the_standalone_notifier_answers_health_checks(notifier):
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
+@pytest.mark.parametrize("missing, line", [
+    ("CORS_ORIGIN", "notifier: CORS_ORIGIN must be set outside the local stage"),
+    ("JWT_SECRET", "notifier: JWT_SECRET must be set"),
+])
+def test_the_notifier_outside_local_stops_with_one_line_without(missing, line):
+    env = {"PATH": os.environ["PATH"], "STAGE": "notifier", "MONGODB_URI": "mongodb://db:27017",
+           "CORS_ORIGIN": "https://app.example.com", "JWT_SECRET": JWT_SECRET}
+    del env[missing]
+    result = subprocess.run([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line]
+
+
 def test_a_client_reconnects_after_a_notifier_restart(api, user, listen, notifier):
     listener = listen(user["token"], url=notifier.url, reconnection=True)
     notifier.stop()
@@ -272,8 +286,9 @@ def test_events_still_arrive_after_redis_restarts(stack_env, user, logs, tmp_pat
     redis = services.start_redis(logs)
     # Queues of its own, so the session's stack (on another Redis) cannot
     # take its jobs.
-    env = {**stack_env, "REDIS_URL": redis.url, "JOBS_QUEUE_NAME": "redis-restart-jobs",
-           "DEAD_LETTER_QUEUE_NAME": "redis-restart-dlq"}
+    env = {**stack_env, "REDIS_URL": redis.url,
+           "STACK_PARAMETERS": "JobsQueueName=redis-restart-jobs "
+                               "DeadLetterQueueName=redis-restart-dlq"}
     stack = StackProcess(env, tmp_path / "stack.log").start()
     listener = Listener(stack.url, user["token"]).connect()
     try:

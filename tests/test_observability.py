@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-from chalicelib import metrics, settings
+from chalicelib import metrics
 from devstack.stack import ensure_queues
+from infra import topology
 from tests.conftest import JWT_SECRET, ROOT
 from tests.fake_openrouter import API_KEY, COST
 
@@ -46,9 +47,9 @@ print(json.dumps({"statusCode": response["statusCode"], "jobId": job_id}), flush
 
 def run_in_lambda(user):
     env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "api-function",
-           "GENERATION_DELAY_SECONDS": "0", "JOBS_QUEUE_NAME": "observed-jobs",
-           "DEAD_LETTER_QUEUE_NAME": "observed-jobs-dlq"}
-    ensure_queues(settings.from_env(env))
+           "GENERATION_DELAY_SECONDS": "0", "JOBS_QUEUE_NAME": "observed-jobs"}
+    ensure_queues(topology.local({"JobsQueueName": "observed-jobs",
+                                  "DeadLetterQueueName": "observed-jobs-dlq"}))
     done = subprocess.run([sys.executable, "-c", INVOCATIONS, user["token"]], env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -8,14 +8,16 @@ import pytest
 from chalice.local import LambdaContext
 
 import app
-from chalicelib import clock, db, lifecycle, queue, settings
+from chalicelib import clock, db, lifecycle, queue
 from devstack.poller import _record
 from devstack.stack import ensure_queues
+from infra import topology
+from tests.conftest import INPROCESS_QUEUES
 
 
 @pytest.fixture
 def jobs_queue(backing, openrouter):
-    ensure_queues(settings.get())
+    ensure_queues(topology.local(INPROCESS_QUEUES))
     return queue.jobs_url()
 
 
@@ -74,7 +76,7 @@ def test_a_dead_letter_for_a_live_claim_returns_and_leaves_the_job_to_its_holder
     job_id = insert_job(db.object_id("0123456789abcdef01234567"), "Dead letter, live claim")
     holder = lifecycle.claim(job_id).job
     body = json.dumps({"jobId": job_id})
-    result, message_ids = deliver(queue.url(settings.get().dead_letter_queue_name), body,
+    result, message_ids = deliver(queue.url(INPROCESS_QUEUES["DeadLetterQueueName"]), body,
                                   handler=app.process_dead_letters)
     assert result == {"batchItemFailures": [{"itemIdentifier": message_ids[body]}]}
     job = find(job_id)

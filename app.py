@@ -73,7 +73,8 @@ def generate_content():
 
 @app.route("/usage", methods=["GET"])
 def usage():
-    return limits.usage(_user()["_id"])
+    user = _user()
+    return {**limits.usage(user["_id"]), "month": jobs.usage_totals(user)}
 
 
 @app.route("/generate-content", methods=["GET"])
@@ -90,6 +91,11 @@ def job_status(job_id):
 def save_job(job_id):
     user = _user()
     return Response(jobs.save(user, job_id, _body()), status_code=201)
+
+
+@app.route("/generate-content/{job_id}/cancel", methods=["POST"])
+def cancel_job(job_id):
+    return jobs.cancel(_user(), job_id)
 
 
 def _openapi():

@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos")
+BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos", "streaming")
 
 
 def main(names):

@@ -33,6 +33,8 @@ def _ensure_indexes(database):
     # The sweeper's and the restart's queries: unfinished jobs by their times.
     database.jobs.create_index([("status", 1), ("scheduledFor", 1)])
     database.jobs.create_index([("status", 1), ("claimExpiresAt", 1)])
+    # The notifier's catch-up: a user's jobs finished since a moment.
+    database.jobs.create_index([("userId", 1), ("completedAt", 1)])
     # The limits' counters and attempt records clean themselves up.
     for name in ("generation_quotas", "login_failures", "request_counts"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, queue, settings,
-                        validation)
+from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, queue,
+                        settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,22 @@ def list_for(user: dict) -> list:
 
 
 def status_for(user: dict, job_id: str) -> dict:
-    job = _owned(user, job_id)
+    return _status_view(_owned(user, job_id))
+
+
+def cancel(user: dict, job_id: str) -> dict:
+    """The owner stops a job that has not finished: it ends failed at once
+    and its sockets are told; a worker streaming it stops at its next look."""
+    logs.add(jobId=job_id)
+    cancelled = lifecycle.cancel(job_id, user["_id"])
+    if not cancelled.taken:
+        raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])
+    log.info("job %s: cancelled by its owner", job_id)
+    notify.job_completed(event_payload(cancelled.job))
+    return _status_view(cancelled.job)
+
+
+def _status_view(job: dict) -> dict:
     view = {key: job[key] for key in ("jobId", "status", "contentType", "prompt")}
     view["scheduledFor"] = clock.iso(job["scheduledFor"])
     view["createdAt"] = clock.iso(job["createdAt"])
@@ -74,7 +89,7 @@ def status_for(user: dict, job_id: str) -> dict:
             view[key] = job[key]
     if "completedAt" in job:
         view["completedAt"] = clock.iso(job["completedAt"])
-    return view
+    return {**view, **_spend(job)}
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
@@ -112,7 +127,28 @@ def document(job: dict) -> dict:
             value = str(value)
         view[key] = value
     view["__v"] = job.get("__v", 0)
-    return view
+    return {**view, **_spend(job)}
+
+
+def _spend(job: dict) -> dict:
+    """`usage` and `model`, additions to the contract's job, when known."""
+    return {key: job[key] for key in ("usage", "model") if job.get(key)}
+
+
+def usage_totals(user: dict) -> dict:
+    """The user's jobs submitted this calendar month (UTC) and the tokens and
+    cost of those that report usage."""
+    start = clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    totals = {"start": clock.iso(start), "jobs": 0, "promptTokens": 0,
+              "completionTokens": 0, "totalTokens": 0, "cost": 0}
+    for job in db.get().jobs.find({"userId": user["_id"], "createdAt": {"$gte": start}},
+                                  {"usage": 1}):
+        totals["jobs"] += 1
+        for key in ("promptTokens", "completionTokens", "totalTokens", "cost"):
+            totals[key] += (job.get("usage") or {}).get(key, 0)
+    # Costs are fractions of a cent; summing floats leaves noise in the tail.
+    totals["cost"] = round(totals["cost"], 8)
+    return totals
 
 
 def event_payload(job: dict) -> dict:
@@ -125,6 +161,14 @@ def event_payload(job: dict) -> dict:
         payload["error"] = job["error"]
     payload["completedAt"] = clock.iso(job["completedAt"])
     return payload
+
+
+def finished_since(user_id, since, limit: int) -> list:
+    """The user's jobs finished after `since`, oldest first."""
+    return list(db.get().jobs.find(
+        {"userId": user_id, "completedAt": {"$gt": since},
+         "status": {"$in": list(lifecycle.FINISHED)}}
+    ).sort([("completedAt", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]).limit(limit))
 
 
 def _owned(user, job_id):

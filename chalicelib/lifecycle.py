@@ -2,6 +2,7 @@
 
     queued ──claim──> processing ──complete──> completed
        │                  │       └──fail────> failed
+       ├──────────────────┴──cancel──────────> failed
        └──────────────────┴──mark_error──────> error
 
 The claim comes first, as in Powertools' idempotency: nothing with a side
@@ -28,6 +29,7 @@ FINISHED = ("completed", "failed", "error")
 # How long a due job is expected to take, for the estimates the API gives.
 ESTIMATED_AI_SECONDS = 30
 UNFINISHED = ("queued", "processing")
+CANCELLED = "Cancelled by the user"
 # A state seen between two updates of another worker: look again shortly.
 RECHECK_SECONDS = 1.0
 
@@ -97,6 +99,24 @@ def mark_error(job_id: str, message: str) -> Outcome:
     if job is not None:
         return Outcome(job)
     return _why_not(job_id, moment, early_counts=False)
+
+
+def cancel(job_id: str, user_id) -> Outcome:
+    """The owner stops a job that has not finished, queued or processing: it
+    ends `failed` at once. Its claim token goes, so a worker still streaming
+    it can neither write nor mistake this write for its own; that worker
+    sees `holds` turn false and stops."""
+    job = _finish({"jobId": job_id, "userId": user_id, "status": {"$in": list(UNFINISHED)}},
+                  "failed", {"error": CANCELLED, "claimToken": None}, clock.now())
+    return Outcome(job) if job is not None else Outcome(reason="finished")
+
+
+def holds(job: dict) -> bool:
+    """Whether the claim that took `job` still has it: not cancelled, and not
+    claimed again by another worker after its lease ran out."""
+    return db.get().jobs.find_one(
+        {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": "processing"},
+        {"_id": 1}) is not None
 
 
 def take_stale() -> Optional[dict]:

@@ -1,11 +1,14 @@
-"""Emits `job_completed` to a user's sockets through Redis, where every
-notifier process is listening."""
+"""Emits `job_completed` and `job_progress` to a user's sockets through
+Redis, where every notifier process is listening."""
 import logging
+import time
 
 from chalicelib import settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 0.25
 
 
 def room(user_id: str) -> str:
@@ -27,16 +30,50 @@ def _emitter(redis_url, auth_token):
 def job_completed(payload: dict) -> bool:
     """Emit the event; a Redis failure is logged and never fails the job,
     since the job document already holds the result."""
-    config = settings.get()
-    redis_url = config.redis_url
-    if not redis_url:
-        log.warning("REDIS_URL is not set; job_completed for %s not emitted", payload["jobId"])
-        return False
-    try:
-        _emitter(redis_url, config.redis_auth_token).emit("job_completed", payload, room=room(payload["userId"]))
+    emitted = _emit("job_completed", payload)
+    if emitted:
         log.info("job %s: job_completed emitted to %s", payload["jobId"],
                  room(payload["userId"]))
+    return emitted
+
+
+def _emit(event: str, payload: dict) -> bool:
+    config = settings.get()
+    if not config.redis_url:
+        log.warning("REDIS_URL is not set; %s for %s not emitted", event, payload["jobId"])
+        return False
+    try:
+        _emitter(config.redis_url, config.redis_auth_token).emit(
+            event, payload, room=room(payload["userId"]))
         return True
     except Exception:
-        log.exception("could not emit job_completed for job %s", payload["jobId"])
+        log.exception("could not emit %s for job %s", event, payload["jobId"])
         return False
+
+
+class Progress:
+    """`job_progress` {jobId, userId, text} for one job while its text grows:
+    at most one event per interval, and the latest text once more by
+    `finish`. Partial text is a courtesy: after one failed emit the job's
+    progress stops rather than cost the stream a Redis timeout per chunk."""
+
+    def __init__(self, job_id: str, user_id: str, interval=PROGRESS_INTERVAL_SECONDS):
+        self.job_id, self.user_id, self.interval = job_id, str(user_id), interval
+        self._text, self._sent_text, self._sent_at, self._working = None, None, None, True
+
+    def update(self, text: str) -> bool:
+        """Whether this text was emitted now (else it waits for the interval)."""
+        self._text = text
+        if self._sent_at is not None and time.monotonic() - self._sent_at < self.interval:
+            return False
+        return self._send()
+
+    def finish(self) -> bool:
+        return self._text != self._sent_text and self._send()
+
+    def _send(self) -> bool:
+        self._sent_at, self._sent_text = time.monotonic(), self._text
+        if self._working:
+            self._working = _emit("job_progress", {"jobId": self.job_id,
+                                                   "userId": self.user_id, "text": self._text})
+        return True

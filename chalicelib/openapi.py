@@ -198,10 +198,22 @@ def _paths():
                            404: _messages(["Job not found"])},
                 server_error=True),
         },
+        "/generate-content/{jobId}/cancel": {
+            "parameters": [_path_id("jobId", "UUID of a queued or processing job")],
+            "post": {**_operation(
+                "generation", "cancelJob", "Stop a queued or processing job",
+                responses={200: _json("The job, now failed with \"Cancelled by the user\"; "
+                                      "job_completed (failed) is emitted",
+                                      _ref("JobStatus")),
+                           400: _messages([], ["Job already finished"]),
+                           404: _messages(["Job not found"])},
+                server_error=True), "x-addition": True},
+        },
         "/usage": {"get": {**_operation(
-            "generation", "usage", "What the user's limits leave",
+            "generation", "usage", "What the user's limits leave, and this month's spend",
             responses={200: _json("Jobs in flight and in the last 24 hours, against the "
-                                  "limits, and when the next slot frees (null: now)",
+                                  "limits, when the next slot frees (null: now), and the "
+                                  "month's jobs, tokens and cost",
                                   _ref("Usage"))}), "x-addition": True}},
         "/openapi.json": {"get": _addition(
             "openapi", "This document",
@@ -316,10 +328,17 @@ def _schemas():
     string, stamp = {"type": "string"}, {"type": "string", "format": "date-time"}
     content_type = {"type": "string", "enum": list(validation.CONTENT_TYPES)}
     status = {"type": "string", "enum": list(STATUSES)}
-    version = {"type": "integer"}
+    version, number = {"type": "integer"}, {"type": "number"}
+    # Additions on a job that reports usage: its tokens, cost and model.
+    spend = {"usage": {**_object({"promptTokens": version, "completionTokens": version,
+                                  "totalTokens": version, "cost": number}, []),
+                       "x-addition": True},
+             "model": {**string, "description": "The model that answered",
+                       "x-addition": True}}
     return {
         "Error": _object({"message": string, "currentStatus": {
-            **status, "description": "Only when saving a job that is not completed"}},
+            **status, "description": "Only when saving a job that is not completed, or "
+                                     "cancelling one that has finished"}},
             ["message"]),
         "Credentials": _object({"_id": string, "name": string, "email": string,
                                 "token": string}, ["_id", "name", "email", "token"]),
@@ -341,21 +360,27 @@ def _schemas():
         "JobStatus": _object({"jobId": string, "status": status, "contentType": content_type,
                               "prompt": string, "scheduledFor": stamp, "createdAt": stamp,
                               "generatedContent": string, "error": string,
-                              "completedAt": stamp},
+                              "completedAt": stamp, **spend},
                              ["jobId", "status", "contentType", "prompt", "scheduledFor",
                               "createdAt"]),
         "Job": _object({"_id": string, "jobId": string, "userId": string, "prompt": string,
                         "contentType": content_type, "status": status,
                         "generatedContent": string, "error": string, "scheduledFor": stamp,
                         "completedAt": stamp, "createdAt": stamp, "updatedAt": stamp,
-                        "__v": version},
+                        "__v": version, **spend},
                        ["_id", "jobId", "userId", "prompt", "contentType", "status",
                         "scheduledFor", "createdAt", "updatedAt", "__v"]),
         "Usage": _object({"activeJobs": version, "maxActiveJobs": version,
                           "jobsLast24h": version, "maxJobsPerDay": version,
-                          "nextSlotAt": {**stamp, "nullable": True}},
+                          "nextSlotAt": {**stamp, "nullable": True},
+                          "month": _object({"start": stamp, "jobs": version,
+                                            "promptTokens": version,
+                                            "completionTokens": version,
+                                            "totalTokens": version, "cost": number},
+                                           ["start", "jobs", "promptTokens",
+                                            "completionTokens", "totalTokens", "cost"])},
                          ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
-                          "nextSlotAt"]),
+                          "nextSlotAt", "month"]),
         "Saved": _object({"message": {"type": "string", "enum": ["Content saved successfully"]},
                           "content": _ref("Content")}, ["message", "content"]),
     }

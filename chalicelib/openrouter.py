@@ -1,8 +1,12 @@
-"""The AI call: OpenRouter chat completions, bounded in time, with the model,
-its parameters and one system prompt per content type kept here."""
+"""The AI call: OpenRouter chat completions, streamed and bounded in time,
+with the models, their parameters and one system prompt per content type
+kept here."""
 import email.utils
+import json
 import logging
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 from chalicelib import metrics, settings
 from chalicelib.threadsafe import once
@@ -35,18 +39,37 @@ class GenerationFailed(Exception):
     """The AI could not produce content; the message is shown to the user."""
 
 
-def generate(prompt: str, content_type: str, deadline: float) -> str:
-    """Generated Markdown for the prompt; `deadline` is a time.monotonic() by
-    which we must have returned (the Lambda's remaining time)."""
+class _StreamBroken(Exception):
+    """The stream ended before OpenRouter said it was finished: nothing
+    complete was billed, so the call may be retried within the usual rules."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    model: Optional[str]
+    usage: Optional[dict]
+
+    def spend(self) -> dict:
+        """What the job keeps of the call besides its text, when known."""
+        return {key: value for key, value in (("usage", self.usage), ("model", self.model))
+                if value}
+
+
+def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Generation:
+    """Generated Markdown for the prompt, streamed; `deadline` is a
+    time.monotonic() by which we must have returned (the Lambda's remaining
+    time). `on_text(text_so_far)` is called as the text grows; an exception
+    it raises stops the call at once and propagates (a cancelled job)."""
     import requests  # only the worker calls out; kept out of the API's cold start
 
     config = settings.get()
     if config.offline_ai:
-        return offline(prompt, content_type)
-    request = {"model": config.openrouter_model,
-               "messages": [{"role": "system", "content": PROMPTS[content_type]},
-                            {"role": "user", "content": prompt}],
-               **PARAMETERS}
+        text = offline(prompt, content_type)
+        if on_text:
+            on_text(text)
+        return Generation(text, "offline", None)
+    request = _request(config.openrouter_models, prompt, content_type)
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
@@ -55,30 +78,43 @@ def generate(prompt: str, content_type: str, deadline: float) -> str:
             break
         started = time.monotonic()
         try:
-            response = _session().post(
-                f"{config.openrouter_base_url}/chat/completions", json=request,
-                timeout=timeout, headers=_headers(config))
+            with _session().post(f"{config.openrouter_base_url}/chat/completions",
+                                 json=request, timeout=timeout, headers=_headers(config),
+                                 stream=True) as response:
+                if response.status_code == 200:
+                    generation = _read_stream(response, deadline, on_text)
+                    # The latency of a streamed call: until its last chunk.
+                    metrics.ai_call(time.monotonic() - started,
+                                    (generation.usage or {}).get("cost"))
+                    return generation
+                if response.status_code == 429:
+                    metrics.throttled("openrouter")
+                if response.status_code not in RETRYABLE:
+                    raise GenerationFailed(_status_message(response))
+                failure = _status_message(response)
+                wait = _retry_after(response) or _backoff(attempt)
         except requests.Timeout:
             failure, wait = "OpenRouter request timed out", _backoff(attempt)
-        except requests.RequestException as error:
-            log.warning("OpenRouter unreachable: %s", type(error).__name__)
+        except (requests.RequestException, _StreamBroken) as error:
+            log.warning("OpenRouter unreachable or stream broken: %s", type(error).__name__)
             failure, wait = "AI service temporarily unavailable", _backoff(attempt)
-        else:
-            if response.status_code == 200:
-                metrics.ai_call(time.monotonic() - started, _cost(response))
-                return _completion(response)
-            if response.status_code == 429:
-                metrics.throttled("openrouter")
-            if response.status_code not in RETRYABLE:
-                raise GenerationFailed(_status_message(response))
-            failure = _status_message(response)
-            wait = _retry_after(response) or _backoff(attempt)
         log.info("OpenRouter attempt %d failed (%s); retrying in %.1fs", attempt + 1,
                  failure, wait)
         if time.monotonic() + wait + SAFETY_MARGIN_SECONDS >= deadline:
             break
         time.sleep(wait)
     raise GenerationFailed(failure)
+
+
+def _request(models, prompt, content_type):
+    request = {"model": models[0],
+               "messages": [{"role": "system", "content": PROMPTS[content_type]},
+                            {"role": "user", "content": prompt}],
+               **PARAMETERS, "stream": True, "usage": {"include": True}}
+    if len(models) > 1:
+        # OpenRouter tries them in order when one is down or rate limited.
+        request["models"] = list(models)
+    return request
 
 
 def _headers(config):
@@ -96,29 +132,86 @@ def offline(prompt: str, content_type: str) -> str:
             f"- It shows the whole flow (queue, worker, notification, save) working offline.\n")
 
 
-def _completion(response) -> str:
+def _read_stream(response, deadline, on_text) -> Generation:
+    """Reads the server-sent events to the end. Keep-alive comments are
+    skipped; an error event fails at once, since OpenRouter has ended that
+    generation; a stream cut short is _StreamBroken."""
+    import requests
+
+    parts, model, usage, finished = [], None, None, False
     try:
-        body = response.json()
-        choice = body["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise GenerationFailed("OpenRouter returned an unreadable response") from None
-    error = choice.get("error") or body.get("error")
-    if error or choice.get("finish_reason") == "error":
-        message = error.get("message") if isinstance(error, dict) else None
-        raise GenerationFailed(f"AI generation failed: {message or 'provider error'}")
-    text = ((choice.get("message") or {}).get("content") or "").strip()
+        for data in _events(response):
+            if time.monotonic() + SAFETY_MARGIN_SECONDS >= deadline:
+                raise GenerationFailed("OpenRouter request timed out")
+            if data == "[DONE]":
+                finished = True
+                break
+            chunk = _chunk(data)
+            model = chunk.get("model") or model
+            usage = _usage(chunk.get("usage")) or usage
+            for choice in chunk.get("choices") or []:
+                if choice.get("finish_reason") == "error":
+                    raise GenerationFailed("AI generation failed: provider error")
+                finished = finished or bool(choice.get("finish_reason"))
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    parts.append(text)
+                    if on_text:
+                        on_text("".join(parts))
+    except requests.RequestException as error:
+        if not finished:
+            raise _StreamBroken() from error
+    if not finished:
+        raise _StreamBroken()
+    text = "".join(parts).strip()
     if not text:
         raise GenerationFailed("AI returned empty content")
-    return text
+    return Generation(text, model, usage)
 
 
-def _cost(response):
-    """OpenRouter's charge for the call (`usage.cost`), if the body has one."""
+def _events(response):
+    """The `data` of each server-sent event; comment lines (`:`) are
+    keep-alives."""
+    lines = []
+    # chunk_size=None hands over each chunk as it arrives, not every 512 bytes.
+    for line in response.iter_lines(chunk_size=None):
+        line = line.decode("utf-8", "replace")
+        if line.startswith(":"):
+            continue
+        if line:
+            if line.startswith("data:"):
+                lines.append(line[5:].removeprefix(" "))
+            continue
+        if lines:
+            yield "\n".join(lines)
+            lines = []
+    if lines:
+        yield "\n".join(lines)
+
+
+def _chunk(data) -> dict:
     try:
-        cost = (response.json().get("usage") or {}).get("cost")
-    except (ValueError, AttributeError):
+        chunk = json.loads(data)
+    except ValueError:
+        raise GenerationFailed("OpenRouter returned an unreadable response") from None
+    if not isinstance(chunk, dict):
+        raise GenerationFailed("OpenRouter returned an unreadable response")
+    error = chunk.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else None
+        raise GenerationFailed(f"AI generation failed: {message or 'provider error'}")
+    return chunk
+
+
+def _usage(usage):
+    """OpenRouter's usage as the job keeps it: tokens and cost in credits."""
+    if not isinstance(usage, dict):
         return None
-    return cost if isinstance(cost, (int, float)) else None
+    names = {"prompt_tokens": "promptTokens", "completion_tokens": "completionTokens",
+             "total_tokens": "totalTokens", "cost": "cost"}
+    kept = {ours: usage[theirs] for theirs, ours in names.items()
+            if isinstance(usage.get(theirs), (int, float))}
+    return kept or None
 
 
 def _status_message(response) -> str:

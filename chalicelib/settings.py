@@ -39,7 +39,7 @@ class Settings:
     redis_auth_token: Optional[str]
     openrouter_api_key: Optional[str]
     openrouter_base_url: str
-    openrouter_model: str
+    openrouter_models: tuple
     openrouter_timeout_seconds: float
     claim_lease_seconds: int
     bcrypt_rounds: int
@@ -156,7 +156,7 @@ def from_env(env) -> Settings:
         openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
                              or OPENROUTER_URL).rstrip("/"),
-        openrouter_model=env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",
+        openrouter_models=_models(env),
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
@@ -171,6 +171,19 @@ def from_env(env) -> Settings:
                                                 30, 1, 1000000),
         stack_parameters=stack_parameters(env),
     )
+
+
+def _models(env):
+    """OPENROUTER_MODELS, first the primary then its fallbacks; else the one
+    OPENROUTER_MODEL."""
+    raw = env.get("OPENROUTER_MODELS")
+    if not raw:
+        return (env.get("OPENROUTER_MODEL") or "openai/gpt-4o-mini",)
+    models = tuple(name.strip() for name in raw.split(","))
+    if not all(models):
+        raise SettingsError(f"OPENROUTER_MODELS must be model names separated by commas, "
+                            f"got {raw!r}")
+    return models
 
 
 def _required(env, name):

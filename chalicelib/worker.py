@@ -13,6 +13,13 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_ERROR = "The job could not be processed because of a system error"
 DONE = 0.0
+# How often a streaming worker looks whether its job was cancelled: one
+# small read a second, not one per chunk.
+HOLD_CHECK_SECONDS = 1.0
+
+
+class _Stopped(Exception):
+    """The job is no longer this claim's: cancelled, or claimed again."""
 
 
 def process_batch(records, context, handle) -> dict:
@@ -31,7 +38,8 @@ def process_batch(records, context, handle) -> dict:
 
 
 def generate(record, deadline) -> float:
-    """A job's message: claim the job, call the AI, write the result."""
+    """A job's message: claim the job, stream the AI's answer to the owner,
+    write the result."""
     job_id = _job_id(record)
     logs.add(jobId=job_id)
     if job_id is None:
@@ -41,14 +49,39 @@ def generate(record, deadline) -> float:
         return _not_taken(job_id, claim)
     job = claim.job
     log.info("job %s: claimed (attempt %d)", job_id, job["attempts"])
+    watch = _Watch(job)
     try:
-        text = openrouter.generate(job["prompt"], job["contentType"], deadline)
+        generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
+                                       on_text=watch.on_text)
+    except _Stopped:
+        log.info("job %s: no longer ours (cancelled); stream stopped", job_id)
+        return DONE
     except openrouter.GenerationFailed as failure:
         result = lifecycle.fail(job, str(failure), deadline)
     else:
-        result = lifecycle.complete(job, text, deadline)
+        watch.progress.finish()
+        result = lifecycle.complete(job, generation.text, deadline, **generation.spend())
     _announce(job_id, result)
     return DONE
+
+
+class _Watch:
+    """The stream's callback: relays the text as job_progress and, at most
+    every HOLD_CHECK_SECONDS, stops the stream when the job is no longer
+    this claim's, so a cancelled job stops costing tokens."""
+
+    def __init__(self, job):
+        self.job = job
+        self.progress = notify.Progress(job["jobId"], job["userId"])
+        self.checked_at = time.monotonic()
+
+    def on_text(self, text):
+        self.progress.update(text)
+        if time.monotonic() - self.checked_at < HOLD_CHECK_SECONDS:
+            return
+        self.checked_at = time.monotonic()
+        if not lifecycle.holds(self.job):
+            raise _Stopped()
 
 
 def give_up(record, deadline) -> float:

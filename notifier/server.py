@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime, timezone
 
 import socketio
 from socketio.exceptions import ConnectionRefusedError
 
-from chalicelib import auth, notify, settings
+from chalicelib import auth, db, jobs, notify, settings
 from chalicelib.errors import ApiError
 
 log = logging.getLogger("notifier")
+
+CATCH_UP_LIMIT = 50
 
 
 def create_server() -> socketio.AsyncServer:
@@ -36,6 +39,11 @@ def create_server() -> socketio.AsyncServer:
             max(0.0, expires_at - time.time()),
             lambda: asyncio.ensure_future(server.disconnect(sid)))
         log.info("socket %s connected for user %s", sid, user_id)
+        since = _since(data)
+        if since is not None:
+            # A task runs once this handler has returned and the socket's
+            # acceptance is queued, so catch-up events follow the accept.
+            server.start_background_task(_catch_up, server, sid, user_id, since)
 
     @server.event
     async def disconnect(sid, reason=None):
@@ -70,6 +78,36 @@ async def _authenticate(data):
     if user is None:
         return _refuse("User not found")
     return str(user["_id"]), claims["exp"]
+
+
+def _since(data):
+    """The handshake's `auth.since` as a time; a socket whose `since` is no
+    ISO-8601 time is still accepted, only without catch-up."""
+    raw = data.get("since")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        log.info("socket catch-up skipped: since %.40r is not an ISO-8601 time", raw)
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def _catch_up(server, sid, user_id, since):
+    """`job_completed` for the user's jobs finished after `since`, read from
+    MongoDB (the truth), so a socket that was away misses no result whichever
+    notifier process it comes back to."""
+    try:
+        finished = await asyncio.to_thread(jobs.finished_since, db.object_id(user_id), since,
+                                           CATCH_UP_LIMIT)
+    except Exception:
+        log.exception("socket %s: catch-up since %s failed", sid, since.isoformat())
+        return
+    for job in finished:
+        await server.emit("job_completed", jobs.event_payload(job), to=sid)
+    log.info("socket %s: %d finished jobs caught up since %s", sid, len(finished),
+             since.isoformat())
 
 
 def _refuse(reason):

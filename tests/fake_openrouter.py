@@ -1,8 +1,12 @@
 """A loopback stand-in for OpenRouter's chat completions endpoint.
 
 The user prompt picks the answer: a prompt containing one of the markers
-below gets that behaviour, any other prompt a normal completion. Every call
-is recorded so tests can count AI calls per prompt.
+below gets that behaviour, any other prompt a normal completion, streamed as
+OpenRouter streams (`stream: true`): server-sent events with keep-alive
+comments, text chunks, a finish reason, usage when asked for, `[DONE]`. It
+honours `models`, answering with the first (the second for
+`[primary-down]`). Every call is recorded so tests can count AI calls per
+prompt.
 """
 import json
 import threading
@@ -10,6 +14,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_KEY = "test-openrouter-key"
+# What OpenRouter charged, in credits (US dollars), for each completion.
+COST = 0.000125
 
 
 class FakeOpenRouter:
@@ -17,8 +23,7 @@ class FakeOpenRouter:
         self.calls = []
         self.delay = delay
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}/api/v1"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -36,55 +41,101 @@ class FakeOpenRouter:
             return sum(1 for c in self.calls if c["prompt"] == call["prompt"])
 
     def _answer(self, prompt, count):
-        """(status, headers, body, seconds to wait first) for the n-th call of a prompt."""
+        """(status, headers, answer, seconds to wait first) for the n-th call
+        of a prompt; a 200's answer is a Script."""
         if "[rate-limited-once]" in prompt and count == 1:
             return 429, {"Retry-After": "1"}, {"error": {"message": "Rate limited"}}, 0
         if "[server-error]" in prompt:
             return 500, {}, {"error": {"message": "Internal error"}}, 0
         if "[payment-required]" in prompt:
             return 402, {}, {"error": {"message": "Insufficient credits"}}, 0
-        if "[slow]" in prompt:
-            return 200, {}, _completion(f"Slow answer to: {prompt}"), 30
-        if "[slow-once]" in prompt and count == 1:
-            return 200, {}, _completion(f"Slow answer to: {prompt}"), 30
+        generated = f"# Generated\n\nContent about: {prompt}"
+        if "[slow]" in prompt or ("[slow-once]" in prompt and count == 1):
+            return 200, {}, Script(f"Slow answer to: {prompt}"), 30
         if "[one-second]" in prompt:
-            return 200, {}, _completion(f"# Generated\n\nContent about: {prompt}"), 1
+            return 200, {}, Script(generated), 1
         if "[choice-error]" in prompt:
-            body = _completion("")
-            body["choices"][0]["error"] = {"code": 502, "message": "Upstream provider error"}
-            body["choices"][0]["finish_reason"] = "error"
-            return 200, {}, body, 0
+            return 200, {}, Script("", error="Upstream provider error"), 0
+        if "[mid-stream-error]" in prompt:
+            return 200, {}, Script(generated, error="Provider disconnected", after=2), 0
+        if "[broken-stream]" in prompt or ("[broken-stream-once]" in prompt and count == 1):
+            return 200, {}, Script(generated, broken_after=2), 0
         if "[empty]" in prompt:
-            return 200, {}, _completion("   "), 0
-        return 200, {}, _completion(f"# Generated\n\nContent about: {prompt}"), self.delay
+            return 200, {}, Script("   "), 0
+        if "[trickle]" in prompt:
+            return 200, {}, Script(generated, pause=0.1), 0
+        if "[long]" in prompt:
+            return 200, {}, Script(" ".join(["word"] * 120) + f" {prompt}", pause=0.1), 0
+        if "[primary-down]" in prompt:
+            return 200, {}, Script(generated, fallback=True), 0
+        return 200, {}, Script(generated), self.delay
 
     def _handler(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 for chunked transfer encoding: each event reaches the
+            # client as it is written, as OpenRouter's do.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length))
                 prompt = request["messages"][-1]["content"]
-                count = fake._record({"prompt": prompt, "request": request,
-                                      "authorization": self.headers.get("Authorization"),
-                                      "path": self.path, "at": time.time()})
+                call = {"prompt": prompt, "request": request,
+                        "authorization": self.headers.get("Authorization"),
+                        "path": self.path, "at": time.time()}
+                count = fake._record(call)
                 if self.headers.get("Authorization") != f"Bearer {API_KEY}":
-                    status, headers, body, wait = 401, {}, {"error": {"message": "No auth"}}, 0
+                    status, headers, answer, wait = 401, {}, {"error": {"message": "No auth"}}, 0
+                elif not request.get("stream"):
+                    status, headers, answer, wait = 400, {}, {"error": {
+                        "message": "This fake answers streamed requests only"}}, 0
                 else:
-                    status, headers, body, wait = fake._answer(prompt, count)
+                    status, headers, answer, wait = fake._answer(prompt, count)
                 if wait:
                     time.sleep(wait)
-                payload = json.dumps(body).encode()
+                self.close_connection = True
                 try:
-                    self.send_response(status)
-                    for name, value in {**headers, "Content-Type": "application/json"}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    if status == 200:
+                        self._stream(answer.events(request), call)
+                    else:
+                        self._json(status, headers, answer)
                 except OSError:
-                    pass
+                    # The client went away (a stopped stream).
+                    call["aborted"] = True
+
+            def _json(self, status, headers, body):
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in {**headers, "Content-Type": "application/json",
+                                    "Connection": "close"}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _stream(self, events, call):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for event in events:
+                    if event is None:
+                        # A broken stream: the connection ends mid-message.
+                        self.wfile.write(b"ff\r\ndata: {\"cho")
+                        self.wfile.flush()
+                        return
+                    if isinstance(event, float):
+                        time.sleep(event)
+                        continue
+                    data = event.encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                    if event.startswith("data: {"):
+                        call.setdefault("first_chunk_at", time.time())
+                self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args):
                 pass
@@ -92,13 +143,74 @@ class FakeOpenRouter:
         return Handler
 
 
-# What OpenRouter charged, in credits (US dollars), for each completion.
-COST = 0.000125
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Room for a hundred workers connecting at once (the default is 5).
+    request_queue_size = 128
 
 
-def _completion(text):
-    return {"id": "gen-test", "object": "chat.completion", "model": "test/model",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 100,
-                      "cost": COST}}
+class Script:
+    """One answer: its text in chunks of a word each, and how it goes wrong."""
+
+    def __init__(self, text, error=None, after=0, broken_after=None, pause=0.0,
+                 fallback=False):
+        self.text, self.error, self.after = text, error, after
+        self.broken_after, self.pause, self.fallback = broken_after, pause, fallback
+
+    def model(self, request):
+        models = request.get("models") or [request.get("model")]
+        return models[1] if self.fallback and len(models) > 1 else models[0]
+
+    def chunks(self):
+        words = self.text.split(" ")
+        return [word + " " for word in words[:-1]] + words[-1:]
+
+    def usage(self, request):
+        prompt_tokens = sum(len(m["content"].split()) for m in request["messages"])
+        completion_tokens = len(self.text.split())
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "cost": COST}
+
+    def events(self, request):
+        """SSE frames, with floats for pauses and None for a cut connection."""
+        model = self.model(request)
+        yield ": OPENROUTER PROCESSING\n\n"
+        for number, text in enumerate(self.chunks()):
+            if self.error and number == self.after:
+                yield _sse(_chunk(model, "", "error",
+                                  error={"code": "server_error", "message": self.error}))
+                yield "data: [DONE]\n\n"
+                return
+            if number == self.broken_after:
+                yield None
+                return
+            if self.pause:
+                yield self.pause
+            yield _sse(_chunk(model, text, None))
+            if number == 0:
+                yield ": OPENROUTER PROCESSING\n\n"
+        if self.error:
+            yield _sse(_chunk(model, "", "error",
+                              error={"code": "server_error", "message": self.error}))
+        else:
+            yield _sse(_chunk(model, "", "stop"))
+        if (request.get("usage") or {}).get("include"):
+            final = _chunk(model, None, None)
+            final["choices"], final["usage"] = [], self.usage(request)
+            yield _sse(final)
+        yield "data: [DONE]\n\n"
+
+
+def _chunk(model, text, finish_reason, error=None):
+    delta = {} if text is None else {"role": "assistant", "content": text}
+    chunk = {"id": "gen-test", "object": "chat.completion.chunk", "created": int(time.time()),
+             "model": model, "choices": [{"index": 0, "delta": delta,
+                                          "finish_reason": finish_reason}]}
+    if error:
+        chunk["error"] = error
+    return chunk
+
+
+def _sse(chunk):
+    return f"data: {json.dumps(chunk)}\n\n"

@@ -107,8 +107,9 @@ def test_a_job_completes_after_its_delay_with_one_ai_call(api, user, openrouter)
     prompt = unique("The future of AI in healthcare")
     queued = submit(api, user, prompt)
     job = wait_until_finished(api, user, queued["jobId"])
+    # The contract's fields in its order, then the additions usage and model.
     assert list(job) == ["jobId", "status", "contentType", "prompt", "scheduledFor",
-                         "createdAt", "generatedContent", "completedAt"]
+                         "createdAt", "generatedContent", "completedAt", "usage", "model"]
     assert job["status"] == "completed"
     assert job["generatedContent"] == f"# Generated\n\nContent about: {prompt}"
     assert parse(job["completedAt"]) >= parse(queued["scheduledFor"])
@@ -182,7 +183,7 @@ def test_a_completed_job_lists_its_result(api, user):
     listed = api.get("/generate-content", token=user["token"]).json()[0]
     assert list(listed) == ["_id", "jobId", "userId", "prompt", "contentType", "status",
                             "generatedContent", "scheduledFor", "completedAt", "createdAt",
-                            "updatedAt", "__v"]
+                            "updatedAt", "__v", "usage", "model"]
     assert listed["status"] == "completed"
 
 
@@ -260,7 +261,8 @@ def test_completion_is_published_to_the_owners_room(api, user, backing):
         message = listener.get_message(timeout=1)
         if message and message["type"] == "message":
             packet = json.loads(message["data"])
-            if packet["data"][0]["jobId"] == queued["jobId"]:
+            if packet["event"] == "job_completed" and \
+                    packet["data"][0]["jobId"] == queued["jobId"]:
                 break
     else:
         raise AssertionError("no job_completed published")

@@ -172,3 +172,38 @@ def test_a_database_outage_after_the_ai_answered_costs_no_second_call(own_mongo,
     assert (job["status"], job["generatedContent"]) == \
         ("completed", f"# Generated\n\nContent about: {prompt}")
     assert len(openrouter.calls_for(prompt)) == 1
+
+
+def test_cancel_ends_a_queued_job_as_failed(backing):
+    outcome = lifecycle.cancel(new_job(due_in=30), USER_ID)
+    assert outcome.taken
+    assert (outcome.job["status"], outcome.job["error"]) == ("failed", lifecycle.CANCELLED)
+    assert lifecycle.claim(outcome.job["jobId"]).reason == "finished"
+
+
+def test_a_cancelled_processing_job_is_no_longer_held_and_its_result_is_lost(backing):
+    job_id = new_job()
+    claimed = lifecycle.claim(job_id).job
+    assert lifecycle.holds(claimed)
+    assert lifecycle.cancel(job_id, USER_ID).taken
+    assert not lifecycle.holds(claimed)
+    assert lifecycle.complete(claimed, "late text", far()).reason == "lost"
+    assert lifecycle.fail(claimed, "late failure", far()).reason == "lost"
+    assert db.get().jobs.find_one({"jobId": job_id})["error"] == lifecycle.CANCELLED
+
+
+def test_a_finished_job_or_another_users_is_not_cancelled(backing):
+    done = new_job()
+    lifecycle.complete(lifecycle.claim(done).job, "text", far())
+    assert lifecycle.cancel(done, USER_ID).reason == "finished"
+    other = new_job()
+    assert not lifecycle.cancel(other, db.object_id("0123456789abcdef01234568")).taken
+    assert db.get().jobs.find_one({"jobId": other})["status"] == "queued"
+
+
+def test_a_claim_taken_over_after_its_lease_no_longer_holds(backing):
+    job_id = new_job()
+    stale = lifecycle.claim(job_id).job
+    expire_lease(job_id)
+    fresh = lifecycle.claim(job_id).job
+    assert (lifecycle.holds(stale), lifecycle.holds(fresh)) == (False, True)

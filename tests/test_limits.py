@@ -204,9 +204,11 @@ def test_twenty_parallel_submits_give_exactly_five_202_and_fifteen_429(slow_api,
 
 def test_usage_shows_what_is_left(slow_api):
     user = slow_api.register()
-    assert slow_api.get("/usage", token=user["token"]).json() == {
+    body = slow_api.get("/usage", token=user["token"]).json()
+    # The month's tokens and cost (tests/test_usage.py) sit beside the limits.
+    assert body == {
         "activeJobs": 0, "maxActiveJobs": 5, "jobsLast24h": 0, "maxJobsPerDay": 100,
-        "nextSlotAt": None}
+        "nextSlotAt": None, "month": body["month"]}
     for _ in range(5):
         submit(slow_api, user, unique("Usage"))
     usage = slow_api.get("/usage", token=user["token"])

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import jwt
 import pytest
 import socketio
 
+from chalicelib import clock, db
 from devstack import services
 from devstack.services import StackProcess
 from tests.conftest import ROOT, JWT_SECRET, Client
@@ -27,20 +29,23 @@ class Listener:
     websocket transport: its polling transport takes 30 s to disconnect, so
     polling is exercised with the JavaScript client below."""
 
-    def __init__(self, url, token, transports=("websocket",), reconnection=False):
+    def __init__(self, url, token, transports=("websocket",), reconnection=False, since=None):
         self.events = queue.Queue()
+        self.progress = queue.Queue()
         self.refusal = None
         self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
                                       reconnection_delay_max=0.5)
         self.client.on("job_completed", self.events.put)
+        self.client.on("job_progress", self.progress.put)
         self.client.on("connect_error", self._refused)
         self.url, self.token, self.transports = url, token, list(transports)
+        self.auth = {"token": token} if since is None else {"token": token, "since": since}
 
     def _refused(self, data):
         self.refusal = data.get("message") if isinstance(data, dict) else data
 
     def connect(self):
-        self.client.connect(self.url, auth={"token": self.token}, transports=self.transports,
+        self.client.connect(self.url, auth=self.auth, transports=self.transports,
                             wait_timeout=5)
         return self
 
@@ -153,6 +158,63 @@ def test_every_tab_of_the_owner_receives_it(api, user, listen):
     tabs = [listen(user["token"]), listen(user["token"])]
     queued = submit(api, user, unique("Two tabs"))
     assert [tab.event_for(queued["jobId"])["jobId"] for tab in tabs] == [queued["jobId"]] * 2
+
+
+def received(listener, wait=1.0):
+    time.sleep(wait)
+    events = []
+    while not listener.events.empty():
+        events.append(listener.events.get())
+    return events
+
+
+def test_a_socket_with_since_is_sent_the_results_it_missed_oldest_first(api, user, listen):
+    first = submit(api, user, unique("Before the nap"))
+    since = wait_until_finished(api, user, first["jobId"])["completedAt"]
+    missed = [submit(api, user, unique("While away")),
+              submit(api, user, unique("[payment-required] While away"))]
+    finished = sorted((wait_until_finished(api, user, job["jobId"]) for job in missed),
+                      key=lambda job: job["completedAt"])
+    listener = listen(user["token"], since=since)
+    assert received(listener) == [
+        {"userId": user["_id"], "jobId": job["jobId"], "status": job["status"],
+         **({"generatedContent": job["generatedContent"]} if job["status"] == "completed"
+            else {"error": job["error"]}),
+         "completedAt": job["completedAt"]} for job in finished]
+
+
+def test_a_socket_without_since_is_sent_nothing_from_the_past(api, user, listen):
+    wait_until_finished(api, user, submit(api, user, unique("Past result"))["jobId"])
+    assert received(listen(user["token"])) == []
+
+
+def test_catch_up_sends_only_the_users_own_jobs(api, user, other_user, listen):
+    wait_until_finished(api, user, submit(api, user, unique("Not yours"))["jobId"])
+    assert received(listen(other_user["token"], since="2000-01-01T00:00:00.000Z")) == []
+
+
+def insert_finished(user_id, count):
+    moment = clock.now()
+    db.get().jobs.insert_many([
+        {"jobId": f"catch-up-{user_id}-{n}", "userId": user_id, "prompt": "p",
+         "contentType": "Blog Post Outline", "status": "completed", "generatedContent": "x",
+         "scheduledFor": moment, "createdAt": moment, "updatedAt": moment, "__v": 0,
+         "completedAt": moment + timedelta(milliseconds=n)} for n in range(count)])
+
+
+def test_catch_up_sends_at_most_fifty_results(user, listen):
+    insert_finished(db.object_id(user["_id"]), 55)
+    events = received(listen(user["token"], since="2000-01-01T00:00:00Z"), wait=2)
+    assert [event["jobId"] for event in events] == \
+        [f"catch-up-{user['_id']}-{n}" for n in range(50)]
+
+
+@pytest.mark.parametrize("since", ["yesterday", 12345, {"$gt": ""}, "2026-13-45T99:00:00Z"])
+def test_a_since_that_is_no_time_is_accepted_without_catch_up(user, listen, since):
+    insert_finished(db.object_id(user["_id"]), 1)
+    listener = listen(user["token"], since=since)
+    assert listener.client.connected
+    assert received(listener) == []
 
 
 class Notifier:

@@ -221,3 +221,110 @@ def test_the_docs_page_renders_the_api_description_offline(browser, stack):
     page.get_by_role("heading", name="Queue AI content generation").first.wait_for()
     context.close()
     assert (outside, errors) == ([], [])
+
+
+def test_the_text_appears_as_it_is_written_and_cancel_stops_it(new_page):
+    page = new_page()
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    job = generate(page, "[long] A long story")
+    job.locator(".markdown.streaming", has_text="word word").wait_for()
+    job.get_by_role("button", name="Cancel").click()
+    job.locator(".status.failed").wait_for()
+    assert job.locator(".error").inner_text() == "Generation failed: Cancelled by the user"
+    assert job.get_by_role("button", name="Cancel").count() == 0
+
+
+def test_a_queued_job_is_cancelled_before_it_starts(new_page):
+    page = new_page()
+    register(page)
+    job = generate(page, "Changed my mind")
+    job.locator(".status", has_text=re.compile(r"Starting in \d+ s")).wait_for()
+    job.get_by_role("button", name="Cancel").click()
+    job.locator(".status.failed").wait_for()
+    assert job.locator(".error").inner_text() == "Generation failed: Cancelled by the user"
+
+
+def test_tokens_and_cost_show_per_job_and_for_the_month(new_page):
+    page = new_page()
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    job = generate(page, "Priced prompt")
+    job.locator(".status.completed").wait_for()
+    spend = job.locator(".spend")
+    spend.wait_for()
+    assert re.fullmatch(r"\d+ tokens · \$0\.\d{6} · openai/gpt-4o-mini", spend.inner_text())
+    page.locator("#month-usage", has_text="This month: 1 generations").wait_for()
+    assert re.search(r"\d+ tokens · \$0\.\d{6}$", page.locator("#month-usage").inner_text())
+
+
+class Outage:
+    """Cuts the page off from the notifier (its websocket and its polling
+    transport) and from job status polling; the socket can come back alone."""
+
+    def __init__(self, context):
+        self.socket_down = self.status_down = False
+        self.sockets = []
+        context.route("**/socket.io/**", lambda route: self._pass(route, self.socket_down))
+        context.route(re.compile(r".*/generate-content/[^/]+$"),
+                      lambda route: self._pass(route, self.status_down))
+        context.route_web_socket(re.compile(r".*/socket\.io/.*"), self._socket)
+
+    @staticmethod
+    def _pass(route, down):
+        route.abort() if down else route.continue_()
+
+    def _socket(self, page_side):
+        if self.socket_down:
+            page_side.close()
+            return
+        self.sockets.append((page_side, page_side.connect_to_server()))
+
+    def start(self):
+        self.socket_down = self.status_down = True
+        for page_side, server_side in self.sockets:
+            page_side.close()
+            server_side.close()
+        self.sockets = []
+
+    def restore_the_socket(self):
+        self.socket_down = False
+
+
+def test_a_result_finished_while_away_arrives_once_on_reconnect(browser, stack):
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    outage = Outage(context)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        register(page)
+        page.locator("#socket-state", has_text="live").wait_for()
+        job = generate(page, "[trickle] Lid closed")
+        job.locator(".status", has_text=re.compile(r"Starting in \d+ s")).wait_for()
+        outage.start()
+        page.locator("#socket-state", has_text="polling").wait_for()
+        token = page.evaluate("localStorage.getItem('access_token')")
+        wait_for_job_finished(stack.url, token, job.get_attribute("data-job"))
+        # Polling stays cut off: only the socket's catch-up can bring the result.
+        outage.restore_the_socket()
+        job.locator(".status.completed").wait_for()
+        page.locator("#socket-state", has_text="live").wait_for()
+        page.wait_for_timeout(500)
+        assert page.locator("#jobs .job", has_text="Lid closed").count() == 1
+        assert job.locator(".markdown").count() == 1
+        assert "Content about: [trickle] Lid closed" in job.locator(".markdown").inner_text()
+    finally:
+        context.close()
+
+
+def wait_for_job_finished(url, token, job_id, timeout=20):
+    import requests
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(f"{url}/generate-content/{job_id}", timeout=5,
+                           headers={"Authorization": f"Bearer {token}"}).json()
+        if job["status"] not in ("queued", "processing"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")

@@ -13,6 +13,9 @@ const $ = (selector) => document.querySelector(selector);
 const jobs = new Map();
 let socket = null;
 let timers = [];
+// The latest completedAt this page knows of: a reconnecting socket asks the
+// notifier for every result finished since then (auth.since).
+let lastSeen = null;
 
 // Markdown from users and from the AI is sanitised before it becomes HTML,
 // so <script> or <img onerror> in it does nothing.
@@ -64,6 +67,8 @@ async function submitting(form, action) {
 function showAuth(notice) {
   stopLive();
   jobs.clear();
+  lastSeen = null;
+  $("#month-usage").textContent = "";
   $("#jobs").replaceChildren();
   $("#library").replaceChildren();
   $("#app-view").hidden = true;
@@ -105,16 +110,62 @@ async function signedIn(credentials) {
 // --- real time ------------------------------------------------------------
 
 function connectSocket() {
-  socket = io(config.socketUrl, { auth: { token: token.get() } });
+  let connectedBefore = false;
+  // A function, so every reconnect sends the time of the last result seen.
+  // With none seen yet, every finished job is one this page has not shown.
+  const auth = (send) => send(connectedBefore
+    ? { token: token.get(), since: lastSeen || new Date(0).toISOString() }
+    : { token: token.get() });
+  socket = io(config.socketUrl, { auth });
   const state = $("#socket-state");
-  socket.on("connect", () => { state.textContent = "live"; state.dataset.state = "live"; });
+  socket.on("connect", () => {
+    connectedBefore = true;
+    state.textContent = "live";
+    state.dataset.state = "live";
+  });
   const down = () => { state.textContent = "polling"; state.dataset.state = "polling"; };
   socket.on("disconnect", down);
   socket.on("connect_error", down);
   socket.on("job_completed", (event) => {
+    seen(event.completedAt);
     const job = jobs.get(event.jobId);
-    if (job) updateJob({ ...job, ...event });
+    // A caught-up result this page already shows is shown once, not twice.
+    if (job && PENDING.includes(job.status)) finished({ ...job, ...event });
   });
+  socket.on("job_progress", (event) => {
+    const job = jobs.get(event.jobId);
+    if (job && PENDING.includes(job.status)) streamed(job, event.text);
+  });
+}
+
+function seen(completedAt) {
+  if (completedAt && (!lastSeen || completedAt > lastSeen)) lastSeen = completedAt;
+}
+
+// The socket's job_completed carries only the contract's fields; the job
+// itself adds what it cost.
+async function finished(job) {
+  updateJob(job);
+  try {
+    updateJob({ ...job, ...(await request("GET", `/generate-content/${job.jobId}`)) });
+  } catch {
+    // The result is shown; its cost appears on the next load.
+  }
+}
+
+// The text so far, rendered as safely as the final result.
+function streamed(job, text) {
+  job.text = text;
+  const card = document.querySelector(`[data-job="${job.jobId}"]`);
+  const live = card?.querySelector(".markdown.streaming");
+  if (live) live.replaceWith(streamingBox(text));
+  else card?.querySelector(".prompt").after(streamingBox(text));
+}
+
+function streamingBox(text) {
+  const box = markdown(text);
+  box.classList.add("streaming");
+  return box;
 }
 
 // Without a socket, pending jobs are fetched until they finish.
@@ -123,7 +174,9 @@ async function poll() {
   for (const job of jobs.values()) {
     if (!PENDING.includes(job.status)) continue;
     try {
-      updateJob({ ...job, ...(await request("GET", `/generate-content/${job.jobId}`)) });
+      const latest = await request("GET", `/generate-content/${job.jobId}`);
+      seen(latest.completedAt);
+      updateJob({ ...job, ...latest });
     } catch {
       return;
     }
@@ -153,7 +206,10 @@ async function loadJobs() {
     const list = await request("GET", "/generate-content");
     jobs.clear();
     $("#jobs").replaceChildren();
-    for (const job of list.reverse()) updateJob(job);
+    for (const job of list.reverse()) {
+      seen(job.completedAt);
+      updateJob(job);
+    }
     $("#jobs-state").textContent = list.length ? "" : "Nothing generated yet.";
   } catch (failure) {
     $("#jobs-state").textContent = failure.message;
@@ -164,7 +220,7 @@ function updateJob(job) {
   const previous = jobs.get(job.jobId);
   jobs.set(job.jobId, job);
   const existing = document.querySelector(`[data-job="${job.jobId}"]`);
-  if (existing && previous?.status === job.status) return;
+  if (existing && previous?.status === job.status && previous?.usage === job.usage) return;
   const card = renderJob(job);
   if (existing) existing.replaceWith(card);
   else $("#jobs").prepend(card);
@@ -173,10 +229,13 @@ function updateJob(job) {
   if (previous && PENDING.includes(previous.status) && !PENDING.includes(job.status)) loadUsage();
 }
 
-// What the user's limits leave (GET /usage), beside the form it limits.
+// What the user's limits leave and what this month cost (GET /usage),
+// beside the form it limits.
 async function loadUsage() {
   try {
     const usage = await request("GET", "/usage");
+    $("#month-usage").textContent =
+      `This month: ${usage.month.jobs} generations · ${spent(usage.month)}`;
     const atOnce = Math.max(0, usage.maxActiveJobs - usage.activeJobs);
     const today = Math.max(0, usage.maxJobsPerDay - usage.jobsLast24h);
     const parts = [`Left: ${atOnce} of ${usage.maxActiveJobs} at once`,
@@ -187,6 +246,7 @@ async function loadUsage() {
     $("#usage").textContent = parts.join(" · ");
   } catch {
     $("#usage").textContent = "";
+    $("#month-usage").textContent = "";
   }
 }
 
@@ -201,9 +261,36 @@ function renderJob(job) {
     card.append(markdown(job.generatedContent), saveForm(job));
   } else if (job.error) {
     card.append(el("p", { class: "error" }, `Generation failed: ${job.error}`));
+  } else if (job.text) {
+    card.append(streamingBox(job.text));
   }
+  if (PENDING.includes(job.status)) card.append(cancelButton(job));
+  if (job.usage) card.append(el("p", { class: "spend muted" }, spent(job.usage, job.model)));
   return card;
 }
+
+function cancelButton(job) {
+  const button = el("button", { type: "button", class: "link danger" }, "Cancel");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await request("POST", `/generate-content/${job.jobId}/cancel`);
+    } catch (failure) {
+      // Already finished: its result is on its way or already shown.
+      if (failure.status !== 400) alert(failure.message);
+    }
+    const latest = await request("GET", `/generate-content/${job.jobId}`).catch(() => null);
+    if (latest) updateJob({ ...jobs.get(job.jobId), ...latest });
+  });
+  return el("div", { class: "row actions" }, button);
+}
+
+function spent(usage, model) {
+  const tokens = `${(usage.totalTokens || 0).toLocaleString("en")} tokens`;
+  const cost = `$${(usage.cost || 0).toFixed(6)}`;
+  return [tokens, cost, model].filter(Boolean).join(" · ");
+}
+
 
 function saveForm(job) {
   const form = el("form", { class: "inline" },

@@ -76,7 +76,10 @@ def cancel(user: dict, job_id: str) -> dict:
     if not cancelled.taken:
         raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])
     log.info("job %s: cancelled by its owner", job_id)
-    notify.job_completed(event_payload(cancelled.job))
+    if not notify.job_completed(event_payload(cancelled.job)):
+        # A worker can reach Redis: it sends the event when this message arrives.
+        lifecycle.owe_announcement(job_id)
+        queue.send_job(job_id, 0)
     return _status_view(cancelled.job)
 
 

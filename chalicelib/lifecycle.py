@@ -111,6 +111,22 @@ def cancel(job_id: str, user_id) -> Outcome:
     return Outcome(job) if job is not None else Outcome(reason="finished")
 
 
+def owe_announcement(job_id: str):
+    """Record that a finished job's `job_completed` is still owed: the API
+    that cancelled it could not reach Redis (in AWS it runs outside the VPC),
+    so a worker sends it."""
+    db.get().jobs.update_one({"jobId": job_id, "status": {"$in": list(FINISHED)}},
+                             {"$set": {"announcementOwed": True}})
+
+
+def take_announcement(job_id: str) -> Outcome:
+    """Take a job's owed announcement, once, whichever worker asks first."""
+    job = db.get().jobs.find_one_and_update(
+        {"jobId": job_id, "announcementOwed": True}, {"$unset": {"announcementOwed": ""}},
+        return_document=pymongo.ReturnDocument.AFTER)
+    return Outcome(job) if job is not None else Outcome(reason="announced")
+
+
 def holds(job: dict) -> bool:
     """Whether the claim that took `job` still has it: not cancelled, and not
     claimed again by another worker after its lease ran out."""

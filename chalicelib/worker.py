@@ -125,6 +125,10 @@ def _not_taken(job_id, outcome) -> float:
                  outcome.retry_in)
         return outcome.retry_in
     log.info("job %s: %s; message acknowledged", job_id, outcome.reason)
+    if outcome.reason == "finished":
+        owed = lifecycle.take_announcement(job_id)
+        if owed.taken:
+            notify.job_completed(jobs.event_payload(owed.job))
     return DONE
 
 

@@ -109,6 +109,27 @@ def test_a_frontend_on_its_own_origin_generates_and_saves(deployed, openrouter):
     assert len(openrouter.calls_for(prompt)) == 1
 
 
+def test_a_cancel_is_announced_once_by_a_worker_as_the_api_cannot_reach_redis(deployed):
+    api = deployed["api"]
+    user = api.register()
+    listener = Listener(deployed["deployment"].notifier_url, user["token"]).connect()
+    try:
+        queued = api.post("/generate-content", token=user["token"], json={
+            "prompt": unique("[slow] Cancelled in AWS"), "contentType": "Blog Post Outline"})
+        job_id = queued.json()["jobId"]
+        cancelled = api.post(f"/generate-content/{job_id}/cancel", token=user["token"])
+        event = listener.event_for(job_id, timeout=30)
+        time.sleep(3)
+        later = []
+        while not listener.events.empty():
+            later.append(listener.events.get_nowait()["jobId"])
+    finally:
+        listener.close()
+    assert cancelled.status_code == 200
+    assert (event["status"], event["error"]) == ("failed", "Cancelled by the user")
+    assert job_id not in later
+
+
 @pytest.mark.parametrize("origin, accepted", [(DEPLOYED_ORIGIN, True),
                                                ("http://localhost:3000", False)])
 def test_the_notifier_accepts_sockets_from_the_stage_origin_only(deployed, origin, accepted):

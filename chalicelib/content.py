@@ -16,7 +16,7 @@ def list_for(user: dict, search=None) -> list:
         if term:
             pattern = {"$regex": re.escape(term), "$options": "i"}
             query["$or"] = [{field: pattern} for field in EDITABLE]
-    cursor = db.get().contents.find(query).sort(
+    cursor = db.get().contents.find(query, hint=db.CONTENTS_BY_USER).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
     return [public(item) for item in cursor]
 
@@ -50,7 +50,7 @@ def update(user: dict, content_id: str, body: dict) -> dict:
     changed = db.get().contents.find_one_and_update(
         {"_id": item["_id"], "userId": user["_id"]},
         {"$set": {**fields, "updatedAt": clock.now()}},
-        return_document=pymongo.ReturnDocument.AFTER)
+        return_document=pymongo.ReturnDocument.AFTER, hint=db.BY_ID)
     if changed is None:
         raise ApiError(404, "Content not found")
     return public(changed)
@@ -58,7 +58,7 @@ def update(user: dict, content_id: str, body: dict) -> dict:
 
 def delete(user: dict, content_id: str) -> dict:
     item = _owned(user, content_id)
-    db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]})
+    db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]}, hint=db.BY_ID)
     return {"id": str(item["_id"])}
 
 
@@ -77,7 +77,7 @@ def public(item: dict) -> dict:
 
 def _owned(user, content_id):
     key = db.object_id(content_id)
-    item = db.get().contents.find_one({"_id": key}) if key else None
+    item = db.get().contents.find_one({"_id": key}, hint=db.BY_ID) if key else None
     if item is None:
         raise ApiError(404, "Content not found")
     if item["userId"] != user["_id"]:

@@ -56,7 +56,7 @@ def submit(user: dict, body: dict) -> dict:
 
 
 def list_for(user: dict) -> list:
-    cursor = db.get().jobs.find({"userId": user["_id"]}).sort(
+    cursor = db.get().jobs.find({"userId": user["_id"]}, hint=db.JOBS_BY_USER).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
     return [document(job) for job in cursor]
 
@@ -125,8 +125,8 @@ def event_payload(job: dict) -> dict:
 
 
 def _owned(user, job_id):
-    job = db.get().jobs.find_one({"jobId": job_id, "userId": user["_id"]}) \
-        if isinstance(job_id, str) else None
+    job = db.get().jobs.find_one({"jobId": job_id, "userId": user["_id"]},
+                                 hint=db.JOBS_BY_ID) if isinstance(job_id, str) else None
     if job is None:
         raise ApiError(404, "Job not found")
     return job

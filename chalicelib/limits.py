@@ -5,7 +5,6 @@ Each limit is a conditional write on one small MongoDB document, so it holds
 across any number of Lambda containers. TTL indexes only tidy up: every
 answer is computed from the timestamps stored, never from the TTL having run.
 Functions take `now` so the windows can be tested with any clock."""
-import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,6 +14,7 @@ import pymongo.errors
 
 from chalicelib import clock, db, lifecycle, settings
 from chalicelib.errors import ApiError
+from chalicelib.threadsafe import once
 
 DAY = timedelta(days=1)
 # A slot whose job document never appeared: the submit died between taking
@@ -81,7 +81,7 @@ def begin_login(email: str, now: datetime = None):
         return
     record = logins.find_one_and_update(
         {"_id": email}, {"$pull": {"failures": {"$lte": now - window}}},
-        return_document=pymongo.ReturnDocument.AFTER)
+        return_document=pymongo.ReturnDocument.AFTER, hint=db.BY_ID)
     if _conditional_upsert(logins, condition, update):
         return
     failures = sorted((record or {}).get("failures", []))
@@ -91,7 +91,7 @@ def begin_login(email: str, now: datetime = None):
 
 
 def login_succeeded(email: str):
-    _collection("login_failures").delete_one({"_id": email})
+    _collection("login_failures").delete_one({"_id": email}, hint=db.BY_ID)
 
 
 def count_login(source_ip: str, now: datetime = None):
@@ -122,7 +122,7 @@ def _count_request(action, source_ip, per_minute, now):
 def _increment(counters, key, ends) -> int:
     return counters.find_one_and_update(
         {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}},
-        upsert=True, return_document=pymongo.ReturnDocument.AFTER)["count"]
+        upsert=True, return_document=pymongo.ReturnDocument.AFTER, hint=db.BY_ID)["count"]
 
 
 def _conditional_upsert(collection, condition, update) -> bool:
@@ -130,7 +130,7 @@ def _conditional_upsert(collection, condition, update) -> bool:
     it does not exist). A document that exists but does not match makes the
     upsert collide with its own _id: that is the refusal."""
     try:
-        collection.update_one(condition, update, upsert=True)
+        collection.update_one(condition, update, upsert=True, hint=db.BY_ID)
         return True
     except pymongo.errors.DuplicateKeyError:
         return False
@@ -140,11 +140,11 @@ def _reconcile(user_id, now) -> _Quota:
     """Free the slots of jobs that ended, whoever ended them, and of submits
     that died before storing their job; forget submissions older than 24 h."""
     quotas = _collection("generation_quotas")
-    document = quotas.find_one({"_id": user_id}) or {}
+    document = quotas.find_one({"_id": user_id}, hint=db.BY_ID) or {}
     active = document.get("active", [])
     found = {job["jobId"]: job for job in db.get().jobs.find(
         {"jobId": {"$in": [entry["jobId"] for entry in active]}},
-        {"jobId": 1, "status": 1, "scheduledFor": 1})}
+        {"jobId": 1, "status": 1, "scheduledFor": 1}, hint=db.JOBS_BY_ID)}
     ends, freed = [], []
     for entry in active:
         job = found.get(entry["jobId"])
@@ -154,7 +154,8 @@ def _reconcile(user_id, now) -> _Quota:
             ends.append(_expected_end(job, entry))
     cutoff = now - DAY
     quotas.update_one({"_id": user_id}, {"$pull": {"submitted": {"$lte": cutoff},
-                                                   "active": {"jobId": {"$in": freed}}}})
+                                                   "active": {"jobId": {"$in": freed}}}},
+                      hint=db.BY_ID)
     return _Quota(ends=ends, submitted=[at for at in document.get("submitted", [])
                                         if at > cutoff])
 
@@ -201,8 +202,13 @@ def _too_many(message, frees, now):
                                            "Access-Control-Expose-Headers": "Retry-After"})
 
 
-@functools.lru_cache(maxsize=None)
 def _collection(name):
-    collection = db.get()[name]
+    return _with_ttl(db.get(), name)
+
+
+@once
+def _with_ttl(database, name):
+    # Per database, like the clients: settings.use() may name another one.
+    collection = database[name]
     collection.create_index("expiresAt", expireAfterSeconds=0)
     return collection

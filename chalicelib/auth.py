@@ -42,7 +42,7 @@ def login(body: dict, source_ip: str) -> dict:
     email = fields["email"].strip().lower()
     # Known and unknown emails alike, so a lockout reveals nothing either.
     limits.begin_login(email)
-    user = db.get().users.find_one({"email": email}, hint=db.USERS_BY_EMAIL)
+    user = db.get().users.find_one({"email": email})
     # Check a password even for an unknown email, so timing does not reveal
     # which emails are registered.
     stored = user["password"] if user else _dummy_hash()
@@ -96,7 +96,7 @@ def user_for_claims(claims: dict):
     user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
     if user_id is None:
         raise ApiError(401, "Not authorized")
-    user = db.get().users.find_one({"_id": user_id}, {"password": 0}, hint=db.BY_ID)
+    user = db.get().users.find_one({"_id": user_id}, {"password": 0})
     if user is not None and user.get("status") != "active":
         raise ApiError(401, "Not authorized")
     return user

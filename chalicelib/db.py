@@ -6,19 +6,6 @@ from bson.errors import InvalidId
 from chalicelib import settings
 from chalicelib.threadsafe import once
 
-# The indexes every query names as its hint, so that no planner can turn one
-# user's request into a scan of everyone's data (the embedded server's leaves
-# the (userId, createdAt) index for an $or of regexes, and scans for a jobId
-# given with any other field).
-BY_ID = [("_id", 1)]
-USERS_BY_EMAIL = [("email", 1)]
-CONTENTS_BY_USER = [("userId", 1), ("createdAt", -1)]
-JOBS_BY_ID = [("jobId", 1)]
-JOBS_BY_USER = [("userId", 1), ("createdAt", -1)]
-# The sweeper's and the restart's queries: unfinished jobs by their times.
-JOBS_DUE = [("status", 1), ("scheduledFor", 1)]
-JOBS_LEASED = [("status", 1), ("claimExpiresAt", 1)]
-
 
 def get():
     config = settings.get()
@@ -39,12 +26,13 @@ def _database(uri, name):
 
 
 def _ensure_indexes(database):
-    database.users.create_index(USERS_BY_EMAIL, unique=True)
-    database.contents.create_index(CONTENTS_BY_USER)
-    database.jobs.create_index(JOBS_BY_ID, unique=True)
-    database.jobs.create_index(JOBS_BY_USER)
-    database.jobs.create_index(JOBS_DUE)
-    database.jobs.create_index(JOBS_LEASED)
+    database.users.create_index("email", unique=True)
+    database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    database.jobs.create_index("jobId", unique=True)
+    database.jobs.create_index([("userId", 1), ("createdAt", -1)])
+    # The sweeper's and the restart's queries: unfinished jobs by their times.
+    database.jobs.create_index([("status", 1), ("scheduledFor", 1)])
+    database.jobs.create_index([("status", 1), ("claimExpiresAt", 1)])
 
 
 def object_id(text):

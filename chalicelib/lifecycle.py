@@ -67,7 +67,7 @@ def claim(job_id: str) -> Outcome:
                   "claimedAt": moment, "claimExpiresAt": moment + lease,
                   "updatedAt": moment},
          "$inc": {"attempts": 1}},
-        return_document=pymongo.ReturnDocument.AFTER, hint=db.JOBS_BY_ID)
+        return_document=pymongo.ReturnDocument.AFTER)
     if job is not None:
         return Outcome(job)
     return _why_not(job_id, moment, early_counts=True)
@@ -103,27 +103,23 @@ def take_stale() -> Optional[dict]:
     """A job that should long have finished but may have no message left to
     finish it (the API died between insert and send, or a message was lost):
     queued well past its schedule, or processing well past its lease. It is
-    marked as swept, so concurrent sweepers take each job once per period.
-    One query per status, each on its own index: a single query's $or of
-    the two would leave a planner only a scan of every job."""
+    marked as swept, so concurrent sweepers take each job once per period."""
     moment = clock.now()
     overdue = moment - timedelta(seconds=settings.get().stale_job_seconds)
-    not_swept = {"$or": [{"sweptAt": {"$exists": False}}, {"sweptAt": {"$lt": overdue}}]}
-    for stale, index in (({"status": "queued", "scheduledFor": {"$lt": overdue}}, db.JOBS_DUE),
-                         ({"status": "processing", "claimExpiresAt": {"$lt": overdue}},
-                          db.JOBS_LEASED)):
-        job = db.get().jobs.find_one_and_update(
-            {**stale, **not_swept}, {"$set": {"sweptAt": moment}}, hint=index)
-        if job is not None:
-            return job
-    return None
+    return db.get().jobs.find_one_and_update(
+        {"$and": [
+            {"$or": [{"status": "queued", "scheduledFor": {"$lt": overdue}},
+                     {"status": "processing", "claimExpiresAt": {"$lt": overdue}}]},
+            {"$or": [{"sweptAt": {"$exists": False}}, {"sweptAt": {"$lt": overdue}}]},
+        ]},
+        {"$set": {"sweptAt": moment}})
 
 
 def unfinished():
     """Every job still queued or processing, for a queue that lost its
     messages (an embedded one, restarted)."""
     return db.get().jobs.find({"status": {"$in": list(UNFINISHED)}},
-                              {"jobId": 1, "scheduledFor": 1}, hint=db.JOBS_DUE)
+                              {"jobId": 1, "scheduledFor": 1})
 
 
 def _finish_claimed(job, status, fields, deadline):
@@ -135,8 +131,7 @@ def _finish_claimed(job, status, fields, deadline):
             if finished is None:
                 # A write that landed but whose answer was lost looks like this too.
                 finished = db.get().jobs.find_one(
-                    {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": status},
-                    hint=db.JOBS_BY_ID)
+                    {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": status})
             return Outcome(finished) if finished else Outcome(reason="lost")
         except pymongo.errors.PyMongoError:
             if time.monotonic() + delay >= deadline:
@@ -153,11 +148,11 @@ def _finish(condition, status, fields, moment):
         condition,
         {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment},
          "$unset": {"claimExpiresAt": ""}},
-        return_document=pymongo.ReturnDocument.AFTER, hint=db.JOBS_BY_ID)
+        return_document=pymongo.ReturnDocument.AFTER)
 
 
 def _why_not(job_id, moment, early_counts):
-    job = db.get().jobs.find_one({"jobId": job_id}, hint=db.JOBS_BY_ID)
+    job = db.get().jobs.find_one({"jobId": job_id})
     if job is None:
         return Outcome(reason="unknown")
     if job["status"] in FINISHED:

@@ -81,7 +81,7 @@ def begin_login(email: str, now: datetime = None):
         return
     record = logins.find_one_and_update(
         {"_id": email}, {"$pull": {"failures": {"$lte": now - window}}},
-        return_document=pymongo.ReturnDocument.AFTER, hint=db.BY_ID)
+        return_document=pymongo.ReturnDocument.AFTER)
     if _conditional_upsert(logins, condition, update):
         return
     failures = sorted((record or {}).get("failures", []))
@@ -91,7 +91,7 @@ def begin_login(email: str, now: datetime = None):
 
 
 def login_succeeded(email: str):
-    _collection("login_failures").delete_one({"_id": email}, hint=db.BY_ID)
+    _collection("login_failures").delete_one({"_id": email})
 
 
 def count_login(source_ip: str, now: datetime = None):
@@ -122,7 +122,7 @@ def _count_request(action, source_ip, per_minute, now):
 def _increment(counters, key, ends) -> int:
     return counters.find_one_and_update(
         {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}},
-        upsert=True, return_document=pymongo.ReturnDocument.AFTER, hint=db.BY_ID)["count"]
+        upsert=True, return_document=pymongo.ReturnDocument.AFTER)["count"]
 
 
 def _conditional_upsert(collection, condition, update) -> bool:
@@ -130,7 +130,7 @@ def _conditional_upsert(collection, condition, update) -> bool:
     it does not exist). A document that exists but does not match makes the
     upsert collide with its own _id: that is the refusal."""
     try:
-        collection.update_one(condition, update, upsert=True, hint=db.BY_ID)
+        collection.update_one(condition, update, upsert=True)
         return True
     except pymongo.errors.DuplicateKeyError:
         return False
@@ -140,11 +140,11 @@ def _reconcile(user_id, now) -> _Quota:
     """Free the slots of jobs that ended, whoever ended them, and of submits
     that died before storing their job; forget submissions older than 24 h."""
     quotas = _collection("generation_quotas")
-    document = quotas.find_one({"_id": user_id}, hint=db.BY_ID) or {}
+    document = quotas.find_one({"_id": user_id}) or {}
     active = document.get("active", [])
     found = {job["jobId"]: job for job in db.get().jobs.find(
         {"jobId": {"$in": [entry["jobId"] for entry in active]}},
-        {"jobId": 1, "status": 1, "scheduledFor": 1}, hint=db.JOBS_BY_ID)}
+        {"jobId": 1, "status": 1, "scheduledFor": 1})}
     ends, freed = [], []
     for entry in active:
         job = found.get(entry["jobId"])
@@ -154,8 +154,7 @@ def _reconcile(user_id, now) -> _Quota:
             ends.append(_expected_end(job, entry))
     cutoff = now - DAY
     quotas.update_one({"_id": user_id}, {"$pull": {"submitted": {"$lte": cutoff},
-                                                   "active": {"jobId": {"$in": freed}}}},
-                      hint=db.BY_ID)
+                                                   "active": {"jobId": {"$in": freed}}}})
     return _Quota(ends=ends, submitted=[at for at in document.get("submitted", [])
                                         if at > cutoff])
 

@@ -23,8 +23,9 @@ OTHERS = 200
 
 
 class Recorder(monitoring.CommandListener):
-    """While recording, explains each query sent to one database just before
-    the server runs it, so that a write is explained on the data it meets."""
+    """While recording, explains each read sent to one database just before
+    the server runs it, on the data it meets (later writes of the same block
+    would change what it examines)."""
 
     def __init__(self, database):
         self.database = database

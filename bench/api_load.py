@@ -1,81 +1,274 @@
-"""Requests/s and latency through the local server (`python -m devstack` on
-its embedded services) for GET /content with 20 items and POST /content,
-with 1, 8 and 32 concurrent clients."""
+"""Requests/s, latency and CPU per request through the local server
+(`python -m devstack`), beside floors measured in the same run:
+
+- GET /content (20 items) and POST /content at 1, 8 and 32 clients, and the
+  search at 8, with the API process's CPU-ms per request;
+- GET /content beside bench.floor, bare Chalice routes running the same
+  queries through the same gateway (goal: ≤ 1.1×);
+- POST /auth/login beside bcrypt itself at the same rounds and concurrency
+  (goal: within 5 %), and the database round trips of one login;
+- GET /content and the search for a user with 20 items alone in its
+  database, and for one beside 100,000 items of other users, on the same
+  server (goal: within 1.5×)."""
+import os
+import secrets
 import tempfile
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
+import bcrypt
+import pymongo
 import requests
+from bson import ObjectId
+from pymongo import monitoring
 
 from bench import percentile
+from devstack import services
 from devstack.services import StackProcess
 
 SECONDS_PER_CELL = 5
 CONCURRENCY = (1, 8, 32)
+LOAD_CLIENTS = 8
+LOGIN_CLIENTS = 4
+BCRYPT_ROUNDS = 10
+CROWD = 100_000
+DATABASE = "ai_content"
+CROWDED_DATABASE = "ai_content_crowded"
 ITEM = {"title": "Benchmark item", "type": "Blog Post Outline",
         "body": "# Outline\n\n- one\n- two\n- three\n" * 5}
+SEARCH = "outline"
 
 
-def run_cell(url, token, method, clients):
+def main():
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        backing = [services.start_mongo(":memory:", folder), services.start_redis(folder)]
+        mongo, redis = backing
+        env = {"DATA_DIR": scratch, "STAGE": "local", "LOG_LEVEL": "WARNING",
+               "MONGODB_URI": mongo.url, "MONGODB_DB": DATABASE, "REDIS_URL": redis.url,
+               "SQS_ENDPOINT_URL": "", "JWT_SECRET": secrets.token_urlsafe(48),
+               "BCRYPT_ROUNDS": str(BCRYPT_ROUNDS), "GENERATION_DELAY_SECONDS": "900",
+               "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
+               "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000"}
+        stacks = []
+        try:
+            stack = StackProcess(env, folder / "stack.log").start()
+            stacks.append(stack)
+            floor = StackProcess(env, folder / "floor.log", module="bench.floor").start()
+            stacks.append(floor)
+            (folder / "crowded").mkdir()
+            crowded = StackProcess({**env, "MONGODB_DB": CROWDED_DATABASE,
+                                    "DATA_DIR": str(folder / "crowded")},
+                                   folder / "crowded.log").start()
+            stacks.append(crowded)
+            reader, writer = _user(stack.url, 20), _user(stack.url, 0)
+            load_table(stack, reader, writer)
+            against_floor(stack, floor, reader)
+            login(stack, writer, env)
+            crowd(stack, crowded, reader, mongo.url)
+        finally:
+            for running in stacks:
+                running.stop()
+            for service in backing:
+                service.stop()
+    print("(load generator, servers and database share the machine's 2 cores)")
+
+
+def load_table(stack, reader, writer):
+    print(f"{'request':<24}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'CPU ms/req':>12}{'errors':>8}")
+    cells = [("GET /content (20)", "GET", "/content", reader, clients)
+             for clients in CONCURRENCY]
+    cells.append(("GET /content?search", "GET", f"/content?search={SEARCH}", reader,
+                  LOAD_CLIENTS))
+    cells += [("POST /content", "POST", "/content", writer, clients) for clients in CONCURRENCY]
+    for label, method, path, user, clients in cells:
+        cell = run_cell(stack, method, path, user["token"], clients)
+        print(f"{label:<24}{clients:>8}{cell.rate:>10.0f}{cell.p50:>10.1f}{cell.p99:>10.1f}"
+              f"{cell.cpu_ms:>12.2f}{cell.errors:>8}", flush=True)
+
+
+def against_floor(stack, floor, reader):
+    """Alternating, so that all three see the same neighbours on the cores."""
+    runs = {"project": [], "same queries": [], "items query": []}
+    for _ in range(2):
+        runs["project"].append(run_cell(stack, "GET", "/content", reader["token"],
+                                        LOAD_CLIENTS))
+        runs["same queries"].append(run_cell(floor, "GET", "/content", reader["token"],
+                                             LOAD_CLIENTS))
+        runs["items query"].append(run_cell(floor, "GET", f"/items?user={reader['_id']}",
+                                            None, LOAD_CLIENTS))
+    project = _best(runs["project"])
+    print(f"\nGET /content (20), {LOAD_CLIENTS} clients, beside bare Chalice routes "
+          "through the same gateway:")
+    print(f"{'':<30}{'req/s':>8}{'CPU ms/req':>12}{'req/s ratio':>13}{'CPU ratio':>11}")
+    for label, cells in runs.items():
+        cell = _best(cells)
+        print(f"{label:<30}{cell.rate:>8.0f}{cell.cpu_ms:>12.2f}"
+              f"{cell.rate / project.rate:>12.2f}×{project.cpu_ms / cell.cpu_ms:>10.2f}×")
+    print("(goal: the bare routes within 1.1× of the project; 'same queries' verifies the "
+          "token and loads the user as the contract requires, 'items query' does neither)")
+
+
+def login(stack, user, env):
+    """Alternating with bcrypt alone, on as many threads as clients."""
+    cells, ceilings = [], []
+    for _ in range(2):
+        cells.append(run_cell(stack, "POST", "/auth/login", None, LOGIN_CLIENTS,
+                              json={"email": user["email"], "password": "pw"}))
+        ceilings.append(bcrypt_rate(LOGIN_CLIENTS))
+    cell, (ceiling, check_ms) = _best(cells), max(ceilings)
+    print(f"\nPOST /auth/login, {LOGIN_CLIENTS} clients, bcrypt cost {BCRYPT_ROUNDS}: "
+          f"{cell.rate:.1f} req/s (p50 {cell.p50:.0f} ms, {cell.errors} errors) vs bcrypt "
+          f"alone on {LOGIN_CLIENTS} threads {ceiling:.1f} checks/s: "
+          f"{cell.rate / ceiling:.2f}× (goal ≥ 0.95×)")
+    print(f"CPU per login {cell.cpu_ms:.1f} ms vs per bcrypt check {check_ms:.1f} ms: "
+          f"{check_ms / cell.cpu_ms:.2f}× (the rest of the cores go to the load generator "
+          "and the database)")
+    print(f"database round trips per login: {login_round_trips(user, env)}")
+
+
+def crowd(stack, crowded, reader, mongo_url):
+    """The same reader's requests on two databases of the same server, one
+    also holding 100,000 items of other users, alternating so that both see
+    the same neighbours on the cores."""
+    neighbour = _user(crowded.url, 20)
+    _add_crowd(mongo_url, CROWDED_DATABASE)
+    print(f"\nA user with 20 items, alone and beside {CROWD:,} items of other users "
+          f"({LOAD_CLIENTS} clients):")
+    for label, path in (("GET /content (20)", "/content"),
+                        ("GET /content?search", f"/content?search={SEARCH}")):
+        alone, beside = [], []
+        for _ in range(2):
+            alone.append(run_cell(stack, "GET", path, reader["token"], LOAD_CLIENTS))
+            beside.append(run_cell(crowded, "GET", path, neighbour["token"], LOAD_CLIENTS))
+        before, after = _best(alone), _best(beside)
+        print(f"{label:<24} {before.rate:>6.0f} req/s alone, {after.rate:>6.0f} req/s "
+              f"beside them: {before.rate / after.rate:.2f}× slower (goal ≤ 1.5×)", flush=True)
+
+
+class Cell:
+    def __init__(self, latencies, errors, elapsed, cpu_seconds):
+        self.rate = len(latencies) / elapsed
+        self.p50 = percentile(latencies, 0.5) * 1000
+        self.p99 = percentile(latencies, 0.99) * 1000
+        self.errors = errors
+        self.cpu_ms = cpu_seconds * 1000 / max(1, len(latencies))
+
+
+def run_cell(stack, method, path, token, clients, json=None):
     latencies, errors = [], []
-    stop_at = time.perf_counter() + SECONDS_PER_CELL
     lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = json if json is not None else (ITEM if method == "POST" else None)
+    url = stack.url + path
 
-    def client():
+    def client(stop_at):
         session = requests.Session()
-        headers = {"Authorization": f"Bearer {token}"}
         mine, failed = [], 0
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            response = session.request(method, url, headers=headers,
-                                       json=ITEM if method == "POST" else None, timeout=30)
+            response = session.request(method, url, headers=headers, json=body, timeout=30)
             mine.append(time.perf_counter() - started)
             failed += response.status_code >= 400
         with lock:
             latencies.extend(mine)
             errors.append(failed)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu_before = _cpu_seconds(stack.process.pid)
     started = time.perf_counter()
+    stop_at = started + SECONDS_PER_CELL
+    threads = [threading.Thread(target=client, args=(stop_at,)) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, sum(errors)
+    return Cell(latencies, sum(errors), elapsed, _cpu_seconds(stack.process.pid) - cpu_before)
 
 
-def main():
-    with tempfile.TemporaryDirectory() as scratch:
-        stack = StackProcess({"DATA_DIR": scratch, "STAGE": "local", "LOG_LEVEL": "WARNING",
-                              "MONGODB_URI": "", "REDIS_URL": "", "SQS_ENDPOINT_URL": "",
-                              "JWT_SECRET": ""},
-                             Path(scratch) / "stack.log").start()
-        try:
-            reader, writer = _user(stack.url, 20), _user(stack.url, 0)
-            print(f"{'request':<22}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
-                  f"{'errors':>8}")
-            for label, method, token in (("GET /content (20)", "GET", reader),
-                                         ("POST /content", "POST", writer)):
-                for clients in CONCURRENCY:
-                    rate, latencies, errors = run_cell(f"{stack.url}/content", token, method,
-                                                       clients)
-                    print(f"{label:<22}{clients:>8}{rate:>10.0f}"
-                          f"{percentile(latencies, 0.5) * 1000:>10.1f}"
-                          f"{percentile(latencies, 0.99) * 1000:>10.1f}{errors:>8}", flush=True)
-        finally:
-            stack.stop()
-    print("(load generator and server share the machine's 2 cores)")
+def bcrypt_rate(threads):
+    """bcrypt checks per second on `threads` threads (it releases the GIL),
+    and the CPU-ms of one check."""
+    stored = bcrypt.hashpw(b"pw", bcrypt.gensalt(BCRYPT_ROUNDS))
+    stop_at = time.perf_counter() + SECONDS_PER_CELL
+    cpu_before = time.process_time()
+
+    def checks():
+        count = 0
+        while time.perf_counter() < stop_at:
+            bcrypt.checkpw(b"pw", stored)
+            count += 1
+        return count
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: checks(), range(threads)))
+    return total / (time.perf_counter() - started), \
+        (time.process_time() - cpu_before) * 1000 / total
+
+
+def login_round_trips(user, env):
+    """One login in this process, on the stack's database, its commands counted."""
+    from chalicelib import auth, settings
+
+    counter = _Counter()
+    monitoring.register(counter)
+    settings.use(settings.from_env(env))
+    auth.login({"email": user["email"], "password": "pw"}, "192.0.2.7")
+    counter.names.clear()
+    auth.login({"email": user["email"], "password": "pw"}, "192.0.2.7")
+    return f"{len(counter.names)} ({', '.join(counter.names)})"
+
+
+class _Counter(monitoring.CommandListener):
+    def __init__(self):
+        self.names = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def _best(cells):
+    return max(cells, key=lambda cell: cell.rate)
+
+
+def _cpu_seconds(pid):
+    """User and system CPU of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _add_crowd(mongo_url, database):
+    client = pymongo.MongoClient(mongo_url)
+    moment = datetime.now(timezone.utc)
+    strangers = [ObjectId() for _ in range(CROWD // 20)]
+    items = [{"userId": strangers[n % len(strangers)], "title": f"Item {uuid.uuid4().hex}",
+              "type": ITEM["type"], "body": ITEM["body"], "createdAt": moment,
+              "updatedAt": moment, "__v": 0} for n in range(CROWD)]
+    for start in range(0, CROWD, 10_000):
+        client[database].contents.insert_many(items[start:start + 10_000], ordered=False)
+    client.close()
 
 
 def _user(url, items):
     email = f"load-{time.monotonic_ns()}@example.com"
-    token = requests.post(f"{url}/auth/register", json={"name": "Load", "email": email,
-                                                        "password": "pw"}).json()["token"]
+    registered = requests.post(f"{url}/auth/register", json={
+        "name": "Load", "email": email, "password": "pw"}).json()
     for _ in range(items):
-        requests.post(f"{url}/content", json=ITEM, headers={"Authorization": f"Bearer {token}"})
-    return token
+        requests.post(f"{url}/content", json=ITEM,
+                      headers={"Authorization": f"Bearer {registered['token']}"})
+    return registered
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """500 jobs due at the same moment, a fake AI answering in 50 ms: throughput
 of the local worker (pollers feeding the Lambda handler), how late each job
-starts after its scheduledFor, and AI calls per job."""
+starts after its scheduledFor, and AI calls per job; then the database
+round trips of one job through the handler, counted by a command listener."""
+import dataclasses
 import json
 import os
 import tempfile
@@ -8,6 +10,8 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+
+from pymongo import monitoring
 
 from bench import percentile
 
@@ -24,6 +28,7 @@ def main():
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
                    services.start_sqs(logs)]
         fake = FakeOpenRouter(delay=0.05)
+        from chalicelib import settings
         env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
                "SQS_ENDPOINT_URL": started[2].url, "OPENROUTER_BASE_URL": fake.url,
                "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
@@ -38,6 +43,7 @@ def main():
                 fake.calls.clear()
                 run({**env, "STACK_PARAMETERS": f"WorkerMaxConcurrency={concurrency}"},
                     concurrency, fake)
+            print(f"database round trips per job: {round_trips(settings.from_env(env))}")
         finally:
             fake.stop()
             for service in started:
@@ -83,6 +89,42 @@ def run(env, concurrency, fake):
     print(f"{concurrency:>8}{rate:>9.0f}{percentile(late, 0.5):>9.2f}s"
           f"{percentile(late, 0.99):>9.2f}s{max(late):>9.2f}s{within:>5}/{JOBS}"
           f"{calls:>14.2f}", flush=True)
+
+
+def round_trips(base):
+    """One due job through worker.generate, on a database of its own so that
+    its client is built after the listener is registered; a first job warms
+    the indexes up."""
+    from chalicelib import clock, lifecycle, settings, worker
+
+    counter = _Counter()
+    monitoring.register(counter)
+    settings.use(dataclasses.replace(base, mongodb_db=f"round_trips_{uuid.uuid4().hex[:8]}"))
+    for _ in range(2):
+        counter.names.clear()
+        moment = clock.now()
+        job_id = lifecycle.create({
+            "jobId": str(uuid.uuid4()), "userId": "bench", "prompt": "One job",
+            "contentType": "Social Media Caption", "scheduledFor": moment,
+            "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]
+        counter.names.clear()
+        worker.generate({"messageId": "bench", "body": json.dumps({"jobId": job_id})},
+                        time.monotonic() + 30)
+    return f"{len(counter.names)} ({', '.join(counter.names)})"
+
+
+class _Counter(monitoring.CommandListener):
+    def __init__(self):
+        self.names = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
 
 
 if __name__ == "__main__":

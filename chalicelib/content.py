@@ -10,15 +10,23 @@ EDITABLE = ("title", "type", "body")
 
 
 def list_for(user: dict, search=None) -> list:
-    query = {"userId": user["_id"]}
-    if search is not None:
-        term = validation.string("search", search).strip()
-        if term:
-            pattern = {"$regex": re.escape(term), "$options": "i"}
-            query["$or"] = [{field: pattern} for field in EDITABLE]
-    cursor = db.get().contents.find(query).sort(
+    """The user's items, newest first; with `search`, those whose title,
+    type or body contains it, in any case. The query names only the user, so
+    it rides the (userId, createdAt) index on any planner and costs what
+    the user's own items cost; the embedded server scans the whole
+    collection for any query with a top-level $or, such as the search's."""
+    matches = _matcher(search)
+    cursor = db.get().contents.find({"userId": user["_id"]}).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [public(item) for item in cursor]
+    return [public(item) for item in cursor if matches(item)]
+
+
+def _matcher(search):
+    term = validation.string("search", search).strip() if search is not None else ""
+    if not term:
+        return lambda item: True
+    pattern = re.compile(re.escape(term), re.IGNORECASE)
+    return lambda item: any(pattern.search(item[field]) for field in EDITABLE)
 
 
 def create(user: dict, body: dict) -> dict:
@@ -46,10 +54,14 @@ def update(user: dict, content_id: str, body: dict) -> dict:
     item = _owned(user, content_id)
     if not fields:
         return public(item)
-    changed = db.get().contents.find_one_and_update(
-        {"_id": item["_id"], "userId": user["_id"]},
-        {"$set": {**fields, "updatedAt": clock.now()}},
-        return_document=pymongo.ReturnDocument.AFTER)
+    # An update and a read rather than one find_one_and_update: the embedded
+    # server re-runs a findAndModify's query under an $and, which scans the
+    # whole collection for every edit.
+    contents = db.get().contents
+    if contents.update_one({"_id": item["_id"], "userId": user["_id"]},
+                           {"$set": {**fields, "updatedAt": clock.now()}}).matched_count == 0:
+        raise ApiError(404, "Content not found")
+    changed = contents.find_one({"_id": item["_id"]})
     if changed is None:
         raise ApiError(404, "Content not found")
     return public(changed)

@@ -127,6 +127,7 @@ def main():
         env = {**os.environ, "MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
                "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
                "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
+               "CORS_ORIGIN": "http://localhost:3000",
                "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
                "OPENROUTER_API_KEY": API_KEY, "OPENROUTER_BASE_URL": fake.url,
                # One address registers every user of the benchmark.

@@ -26,7 +26,7 @@ import requests
 from bson import ObjectId
 from pymongo import monitoring
 
-from bench import percentile
+from bench import CommandCounter, percentile
 from devstack import services
 from devstack.services import StackProcess
 
@@ -216,27 +216,13 @@ def login_round_trips(user, env):
     """One login in this process, on the stack's database, its commands counted."""
     from chalicelib import auth, settings
 
-    counter = _Counter()
+    counter = CommandCounter()
     monitoring.register(counter)
     settings.use(settings.from_env(env))
     auth.login({"email": user["email"], "password": "pw"}, "192.0.2.7")
     counter.names.clear()
     auth.login({"email": user["email"], "password": "pw"}, "192.0.2.7")
     return f"{len(counter.names)} ({', '.join(counter.names)})"
-
-
-class _Counter(monitoring.CommandListener):
-    def __init__(self):
-        self.names = []
-
-    def started(self, event):
-        self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def _best(cells):

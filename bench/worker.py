@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pymongo import monitoring
 
-from bench import percentile
+from bench import CommandCounter, percentile
 
 JOBS = 500
 LEAD_SECONDS = 3
@@ -97,7 +97,7 @@ def round_trips(base):
     the indexes up."""
     from chalicelib import clock, lifecycle, settings, worker
 
-    counter = _Counter()
+    counter = CommandCounter()
     monitoring.register(counter)
     settings.use(dataclasses.replace(base, mongodb_db=f"round_trips_{uuid.uuid4().hex[:8]}"))
     for _ in range(2):
@@ -111,20 +111,6 @@ def round_trips(base):
         worker.generate({"messageId": "bench", "body": json.dumps({"jobId": job_id})},
                         time.monotonic() + 30)
     return f"{len(counter.names)} ({', '.join(counter.names)})"
-
-
-class _Counter(monitoring.CommandListener):
-    def __init__(self):
-        self.names = []
-
-    def started(self, event):
-        self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 if __name__ == "__main__":

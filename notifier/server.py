@@ -14,18 +14,28 @@ from socketio.exceptions import ConnectionRefusedError
 
 from chalicelib import auth, db, jobs, notify, settings
 from chalicelib.errors import ApiError
+from notifier.relay import Relay
 
 log = logging.getLogger("notifier")
 
 CATCH_UP_LIMIT = 50
+# A worker writes the result before it publishes the event, so an event
+# lost with the subscription may belong to a job finished a little earlier.
+LOSS_MARGIN_SECONDS = 2
 
 
 def create_server() -> socketio.AsyncServer:
     config = settings.get()
-    # The logger is passed in so Redis connection failures are visible.
-    manager = socketio.AsyncRedisManager(config.redis_url, logger=log,
-                                         redis_options={"password": config.redis_auth_token})
-    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager,
+    # The user of each socket, for the catch-up owed when the relay's
+    # subscription comes back.
+    users = {}
+
+    def restored(lost_at):
+        since = datetime.fromtimestamp(lost_at - LOSS_MARGIN_SECONDS, timezone.utc)
+        server.start_background_task(_catch_up_everyone, server, dict(users), since)
+
+    relay = Relay(config.redis_url, restored, redis_options={"password": config.redis_auth_token})
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=relay,
                                   cors_allowed_origins=_allowed_origin)
     # A socket may live longer than the token that opened it: it is closed
     # when the token expires, as a request with that token would be refused.
@@ -35,6 +45,7 @@ def create_server() -> socketio.AsyncServer:
     async def connect(sid, environ, data):
         user_id, expires_at = await _authenticate(data)
         await server.enter_room(sid, notify.room(user_id))
+        users[sid] = user_id
         expiries[sid] = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - time.time()),
             lambda: asyncio.ensure_future(server.disconnect(sid)))
@@ -43,10 +54,11 @@ def create_server() -> socketio.AsyncServer:
         if since is not None:
             # A task runs once this handler has returned and the socket's
             # acceptance is queued, so catch-up events follow the accept.
-            server.start_background_task(_catch_up, server, sid, user_id, since)
+            server.start_background_task(_catch_up, server, [sid], user_id, since)
 
     @server.event
     async def disconnect(sid, reason=None):
+        users.pop(sid, None)
         expiry = expiries.pop(sid, None)
         if expiry:
             expiry.cancel()
@@ -94,20 +106,34 @@ def _since(data):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-async def _catch_up(server, sid, user_id, since):
+async def _catch_up(server, sids, user_id, since):
     """`job_completed` for the user's jobs finished after `since`, read from
-    MongoDB (the truth), so a socket that was away misses no result whichever
-    notifier process it comes back to."""
+    MongoDB (the truth), to the user's sockets `sids` on this process, so a
+    socket that was away misses no result whichever notifier process it comes
+    back to. Straight to the sockets: Redis may be what was lost."""
     try:
         finished = await asyncio.to_thread(jobs.finished_since, db.object_id(user_id), since,
                                            CATCH_UP_LIMIT)
     except Exception:
-        log.exception("socket %s: catch-up since %s failed", sid, since.isoformat())
+        log.exception("sockets %s: catch-up since %s failed", sids, since.isoformat())
         return
-    for job in finished:
-        await server.emit("job_completed", jobs.event_payload(job), to=sid)
-    log.info("socket %s: %d finished jobs caught up since %s", sid, len(finished),
-             since.isoformat())
+    for sid in sids:
+        for job in finished:
+            await server.emit("job_completed", jobs.event_payload(job), to=sid,
+                              ignore_queue=True)
+        log.info("socket %s: %d finished jobs caught up since %s", sid, len(finished),
+                 since.isoformat())
+
+
+async def _catch_up_everyone(server, users, since):
+    """After the relay lost its subscription: every socket here is sent what
+    finished since, one user at a time, so connecting sockets still get a
+    thread for their own lookups."""
+    sids_of = {}
+    for sid, user_id in users.items():
+        sids_of.setdefault(user_id, []).append(sid)
+    for user_id, sids in sids_of.items():
+        await _catch_up(server, sids, user_id, since)
 
 
 def _refuse(reason):

@@ -282,25 +282,59 @@ def test_a_client_reconnects_after_a_notifier_restart(api, user, listen, notifie
     assert listener.event_for(queued["jobId"])["status"] == "completed"
 
 
-def test_events_still_arrive_after_redis_restarts(stack_env, user, logs, tmp_path):
-    redis = services.start_redis(logs)
-    # Queues of its own, so the session's stack (on another Redis) cannot
-    # take its jobs.
-    env = {**stack_env, "REDIS_URL": redis.url,
+class Redis:
+    """A Redis that a test may stop and start again on the same port."""
+
+    def __init__(self, logs):
+        self.logs, self.service = logs, services.start_redis(logs)
+
+    def stop(self):
+        self.service.stop()
+
+    def start(self):
+        self.service = services.start_redis(self.logs, port=self.service.port)
+
+
+@pytest.fixture
+def redis_of_its_own(stack_env, logs, tmp_path):
+    """A Redis of its own, and a stack using it (on queues of its own, so the
+    session's stack, on another Redis, cannot take its jobs)."""
+    redis = Redis(logs)
+    env = {**stack_env, "REDIS_URL": redis.service.url,
            "STACK_PARAMETERS": "JobsQueueName=redis-restart-jobs "
                                "DeadLetterQueueName=redis-restart-dlq"}
     stack = StackProcess(env, tmp_path / "stack.log").start()
+    yield redis, stack
+    stack.stop()
+    redis.stop()
+
+
+def test_events_still_arrive_after_redis_restarts(redis_of_its_own, user):
+    redis, stack = redis_of_its_own
     listener = Listener(stack.url, user["token"]).connect()
     try:
         redis.stop()
-        redis = services.start_redis(logs, port=redis.port)
+        redis.start()
         time.sleep(3)
         queued = submit(Client(stack.url), user, unique("After Redis restart"))
         assert listener.event_for(queued["jobId"], timeout=20)["status"] == "completed"
     finally:
         listener.close()
-        stack.stop()
+
+
+def test_a_socket_connected_through_a_redis_outage_is_sent_what_finished_in_it(
+        redis_of_its_own, user):
+    redis, stack = redis_of_its_own
+    api = Client(stack.url)
+    listener = Listener(stack.url, user["token"]).connect()
+    try:
         redis.stop()
+        queued = submit(api, user, unique("During a Redis outage"))
+        assert wait_until_finished(api, user, queued["jobId"])["status"] == "completed"
+        redis.start()
+        assert listener.event_for(queued["jobId"], timeout=20)["status"] == "completed"
+    finally:
+        listener.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ def start(log_dir: Path) -> services.Service:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update({
         "SERVICES": "sqs", "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        # Queue URLs on this address, not on a name only public DNS resolves.
+        "LOCALSTACK_HOST": f"127.0.0.1:{port}", "SQS_ENDPOINT_STRATEGY": "path",
         # Nothing outside the machine: no analytics, no DNS server, no certificate download.
         "DISABLE_EVENTS": "1", "DNS_ADDRESS": "0", "SKIP_SSL_CERT_DOWNLOAD": "1",
         # Its files under its own folder, not /var/lib/localstack: it takes
@@ -67,9 +69,5 @@ class ProcessGroup(services.Service):
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

@@ -94,7 +94,7 @@ def run(env, name, concurrency, fake, servers):
             {"Id": str(n), "MessageBody": json.dumps({"jobId": job_id}),
              "DelaySeconds": LEAD_SECONDS}
             for n, job_id in enumerate(ids[start:start + 10])])
-    # The last message is visible this long after the jobs are due.
+    # The last message should be visible this long after the jobs are due.
     floor = (clock.now() + timedelta(seconds=LEAD_SECONDS) - due).total_seconds()
     jobs.insert_many([{"jobId": job_id, "userId": batch, "prompt": f"{batch} {index}",
                        "contentType": "Social Media Caption", "status": "queued",
@@ -123,7 +123,8 @@ def run(env, name, concurrency, fake, servers):
     print(f"{'':>9}bounded by: {bound} (CPU per job: "
           + ", ".join(f"{part} {seconds * 1000:.1f} ms" for part, seconds in cpu.items())
           + f"; at most {1 / cpu[bound]:.0f} jobs/s on a core of its own); {calls.summary()}; "
-          f"the last message visible at +{floor:.2f}s", flush=True)
+          f"messages sent to be visible by +{floor:.2f}s, the first received at "
+          f"+{calls.first_delivery - due.timestamp():.2f}s", flush=True)
 
 
 class Servers:
@@ -147,13 +148,15 @@ def _cpu_seconds(pid):
 
 class SqsTimer:
     """The duration of each SQS call the clients make, by operation, from
-    botocore's events, and the time each poller spends between a receive
-    that returned messages and its delete: the handler's."""
+    botocore's events, the time each poller spends between a receive that
+    returned messages and its delete (the handler's), and when the queue
+    first delivered a message."""
 
     def __init__(self, *clients):
         self.clients = clients
         self.seconds = defaultdict(list)
         self.received_at = {}
+        self.first_delivery = None
         for client in clients:
             client.meta.events.register("before-call.sqs", self._before)
             client.meta.events.register("after-call.sqs", self._after)
@@ -173,6 +176,7 @@ class SqsTimer:
         name, now = model.name, time.perf_counter()
         if name == "ReceiveMessage" and parsed.get("Messages"):
             self.received_at[threading.get_ident()] = now
+            self.first_delivery = self.first_delivery or time.time()
             name = "receive"
         self.seconds[name].append(now - context["bench_started"])
 

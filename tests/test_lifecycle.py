@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from pymongo import monitoring
 
 from chalicelib import clock, db, lifecycle, queue, settings, worker
 from devstack import services
@@ -18,10 +19,10 @@ from devstack import services
 USER_ID = db.object_id("0123456789abcdef01234567")
 
 
-def new_job(prompt="A job", due_in=0.0):
+def new_job(prompt="A job", due_in=0.0, job_id=None):
     moment = clock.now()
     return lifecycle.create({
-        "jobId": str(uuid.uuid4()), "userId": USER_ID, "prompt": prompt,
+        "jobId": job_id or str(uuid.uuid4()), "userId": USER_ID, "prompt": prompt,
         "contentType": "Social Media Caption",
         "scheduledFor": moment + timedelta(seconds=due_in),
         "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]
@@ -44,6 +45,53 @@ def test_a_due_job_is_claimed_once_and_then_held_until_its_lease_ends(backing):
     assert (second.taken, second.reason) == (False, "held")
     lease = settings.get().claim_lease_seconds
     assert lease - 5 < second.retry_in <= lease
+
+
+class ClaimFirst(monitoring.CommandListener):
+    """Another worker's claim of `job_id`, made once, just before the first
+    update is sent: between a claim's read and its update."""
+
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self.armed = True
+        self.rival = None
+
+    def started(self, event):
+        if event.command_name == "update" and self.armed:
+            self.armed = False
+            self.rival = lifecycle.claim(self.job_id)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_claim_overtaken_between_its_read_and_its_update_is_not_taken(backing):
+    original = settings.get()
+    # A database of its own: its client is built after the listener is
+    # registered, and no other test's client sees the listener.
+    settings.use(dataclasses.replace(original, mongodb_db=f"race-{uuid.uuid4().hex[:8]}"))
+    try:
+        job_id = str(uuid.uuid4())
+        rival = ClaimFirst(job_id)
+        monitoring.register(rival)
+        new_job(job_id=job_id)
+        outcome = lifecycle.claim(job_id)
+        assert rival.rival.taken
+        assert (outcome.taken, outcome.reason) == (False, "held")
+        assert db.get().jobs.find_one({"jobId": job_id})["attempts"] == 1
+    finally:
+        settings.use(original)
+
+
+def test_a_claim_and_its_result_give_the_job_as_stored(backing):
+    job_id = new_job()
+    claimed = lifecycle.claim(job_id).job
+    assert claimed == db.get().jobs.find_one({"jobId": job_id})
+    completed = lifecycle.complete(claimed, "result", far(), model="m").job
+    assert completed == db.get().jobs.find_one({"jobId": job_id})
 
 
 def test_an_early_job_is_not_claimed_and_says_how_early(backing):

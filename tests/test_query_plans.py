@@ -142,6 +142,13 @@ def test_listing_and_reading_jobs_examine_only_the_users_own_jobs(plans, member)
     assert read == ("jobs", "jobId_1", 1)
 
 
+def test_a_claim_and_its_result_read_the_job_by_its_job_id(plans, member):
+    job_id = _job(member["user"])
+    with plans() as used:
+        lifecycle.complete(lifecycle.claim(job_id).job, "Generated text", deadline=float("inf"))
+    assert used == [("jobs", "jobId_1", 1)]
+
+
 def test_saving_a_job_reads_it_by_its_job_id(plans, member):
     job_id = _job(member["user"])
     lifecycle.complete(lifecycle.claim(job_id).job, "Generated text", deadline=float("inf"))

@@ -4,11 +4,15 @@ ratio to them is what the project itself adds to a request.
 
 - `/content`: GET /content's queries (the bearer token's user, then that
   user's items), without the app's middleware, CORS or error translation;
-- `/items?user=`: the items query alone, no token and no user lookup."""
+- `/items?user=`: the items query alone, no token and no user lookup;
+- `POST /bcrypt`: POST /auth/login's body read and its password checked
+  against a hash at the configured rounds, and nothing else: no limits, no
+  user lookup, no token."""
+import bcrypt
 import uvicorn
 
 from chalicelib import auth, content, db, settings
-from chalicelib.threadsafe import ThreadSafeChalice
+from chalicelib.threadsafe import ThreadSafeChalice, once
 from devstack.gateway import ChaliceGateway
 from notifier.server import asgi_app
 
@@ -24,6 +28,17 @@ def list_content():
 @app.route("/items")
 def list_items():
     return content.list_for({"_id": db.object_id(app.current_request.query_params["user"])})
+
+
+@app.route("/bcrypt", methods=["POST"])
+def check_password():
+    password = app.current_request.json_body["password"].encode()
+    return {"matches": bcrypt.checkpw(password, _stored(password))}
+
+
+@once
+def _stored(password):
+    return bcrypt.hashpw(password, bcrypt.gensalt(settings.get().bcrypt_rounds))
 
 
 def main():

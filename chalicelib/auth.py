@@ -36,12 +36,16 @@ def register(body: dict, source_ip: str) -> dict:
 
 
 def login(body: dict, source_ip: str) -> dict:
-    limits.count_login(source_ip)
-    fields = validation.required_strings(body, ("email", "password"),
-                                         "Please provide all fields")
+    try:
+        fields = validation.required_strings(body, ("email", "password"),
+                                             "Please provide all fields")
+    except ApiError:
+        # A malformed attempt counts against its address all the same.
+        limits.count_login(source_ip)
+        raise
     email = fields["email"].strip().lower()
     # Known and unknown emails alike, so a lockout reveals nothing either.
-    limits.begin_login(email)
+    limits.reserve_login(source_ip, email)
     user = db.get().users.find_one({"email": email})
     # Check a password even for an unknown email, so timing does not reveal
     # which emails are registered.

@@ -36,7 +36,7 @@ def _ensure_indexes(database):
     # The notifier's catch-up: a user's jobs finished since a moment.
     database.jobs.create_index([("userId", 1), ("completedAt", 1)])
     # The limits' counters and attempt records clean themselves up.
-    for name in ("generation_quotas", "login_failures", "request_counts"):
+    for name in ("generation_quotas", "attempts"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)
 
 

@@ -23,6 +23,7 @@ ABANDONED_SLOT = timedelta(minutes=1)
 # every job it names has long ended, so the TTL may drop it.
 QUOTA_LIFETIME = timedelta(days=2)
 REQUEST_WINDOW_SECONDS = 60
+DUPLICATE_KEY = 11000
 LOGIN_LOCKED = "Too many login attempts, please try again later"
 TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
 
@@ -65,6 +66,29 @@ def usage(user_id, now: datetime = None) -> dict:
             "nextSlotAt": clock.iso(next_slot) if next_slot else None}
 
 
+def reserve_login(source_ip: str, email: str, now: datetime = None):
+    """count_login() and begin_login() in one round trip: both documents
+    live in one collection, and an ordered write stops at the first refusal,
+    so a refused address reserves no attempt for the email. Only a refusal
+    (or two first requests racing to create a document) takes the slower
+    path of each."""
+    now = now or clock.now()
+    config = settings.get()
+    writes = [_request_count("login", source_ip, config.login_attempts_per_ip_per_minute, now),
+              _login_attempt(email, now, config)]
+    try:
+        _attempts().bulk_write([pymongo.UpdateOne(condition, update, upsert=True)
+                                for condition, update in writes])
+        return
+    except pymongo.errors.BulkWriteError as error:
+        refused = error.details["writeErrors"][0]
+        if refused["code"] != DUPLICATE_KEY:
+            raise
+    if refused["index"] == 0:
+        count_login(source_ip, now)
+    begin_login(email, now)
+
+
 def begin_login(email: str, now: datetime = None):
     """Reserve one login attempt for `email` before its password is checked,
     or raise a 429 when the window already holds the maximum. The attempt
@@ -73,15 +97,14 @@ def begin_login(email: str, now: datetime = None):
     now = now or clock.now()
     config = settings.get()
     window = timedelta(seconds=config.login_lockout_seconds)
-    condition = {"_id": email, f"failures.{config.login_max_failures - 1}": {"$exists": False}}
-    update = {"$push": {"failures": now}, "$set": {"expiresAt": now + window}}
-    logins = _collection("login_failures")
-    if _conditional_upsert(logins, condition, update):
+    condition, update = _login_attempt(email, now, config)
+    attempts = _attempts()
+    if _conditional_upsert(attempts, condition, update):
         return
-    record = logins.find_one_and_update(
-        {"_id": email}, {"$pull": {"failures": {"$lte": now - window}}},
+    record = attempts.find_one_and_update(
+        {"_id": condition["_id"]}, {"$pull": {"failures": {"$lte": now - window}}},
         return_document=pymongo.ReturnDocument.AFTER)
-    if _conditional_upsert(logins, condition, update):
+    if _conditional_upsert(attempts, condition, update):
         return
     failures = sorted((record or {}).get("failures", []))
     frees = failures[len(failures) - config.login_max_failures] + window \
@@ -90,7 +113,7 @@ def begin_login(email: str, now: datetime = None):
 
 
 def login_succeeded(email: str):
-    _collection("login_failures").delete_one({"_id": email})
+    _attempts().delete_one({"_id": _email_key(email)})
 
 
 def count_login(source_ip: str, now: datetime = None):
@@ -102,26 +125,37 @@ def count_registration(source_ip: str, now: datetime = None):
 
 
 def _count_request(action, source_ip, per_minute, now):
-    """A fixed one-minute window per action and address: one atomic
-    increment, and the count it returns decides."""
+    """A fixed one-minute window per action and address: a conditional
+    increment, refused once the window's count is reached."""
     now = now or clock.now()
+    condition, update = _request_count(action, source_ip, per_minute, now)
+    counters = _attempts()
+    # A second try tells a full window from two first requests of a window
+    # racing to create its counter.
+    if not (_conditional_upsert(counters, condition, update)
+            or _conditional_upsert(counters, condition, update)):
+        raise _too_many(TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
+
+
+def _request_count(action, source_ip, per_minute, now):
     window = int(now.timestamp()) // REQUEST_WINDOW_SECONDS
     ends = datetime.fromtimestamp((window + 1) * REQUEST_WINDOW_SECONDS, timezone.utc)
-    counters = _collection("request_counts")
-    key = f"{action}:{source_ip}:{window}"
-    try:
-        count = _increment(counters, key, ends)
-    except pymongo.errors.DuplicateKeyError:
-        # Two first requests of a window raced to create the counter.
-        count = _increment(counters, key, ends)
-    if count > per_minute:
-        raise _too_many(TOO_MANY_REQUESTS, ends, now)
+    return ({"_id": f"{action}:{source_ip}:{window}", "count": {"$lt": per_minute}},
+            {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}})
 
 
-def _increment(counters, key, ends) -> int:
-    return counters.find_one_and_update(
-        {"_id": key}, {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}},
-        upsert=True, return_document=pymongo.ReturnDocument.AFTER)["count"]
+def _login_attempt(email, now, config):
+    condition = {"_id": _email_key(email),
+                 f"failures.{config.login_max_failures - 1}": {"$exists": False}}
+    update = {"$push": {"failures": now},
+              "$set": {"expiresAt": now + timedelta(seconds=config.login_lockout_seconds)}}
+    return condition, update
+
+
+def _email_key(email):
+    # Beside the per-address counters ("login:…", "register:…"), which an
+    # email chosen to look like one must not reach.
+    return f"email:{email}"
 
 
 def _conditional_upsert(collection, condition, update) -> bool:
@@ -203,3 +237,9 @@ def _too_many(message, frees, now):
 
 def _collection(name):
     return db.get()[name]
+
+
+def _attempts():
+    """Per-address request counters and per-email login attempts, in one
+    collection so that a login reserves both in one write."""
+    return _collection("attempts")

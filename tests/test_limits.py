@@ -146,6 +146,19 @@ def test_an_address_gets_thirty_logins_a_minute():
     limits.count_login(address, T0 + timedelta(seconds=50))
 
 
+def test_a_login_refused_for_its_address_reserves_no_attempt_for_its_email(monkeypatch):
+    with_settings(monkeypatch, LOGIN_ATTEMPTS_PER_IP_PER_MINUTE="1")
+    address, email = f"198.51.100.7:{uuid.uuid4().hex[:6]}", f"spared-{uuid.uuid4()}@example.com"
+    limits.reserve_login(address, email, T0)
+    for _ in range(5):
+        body, _ = refusal(lambda: limits.reserve_login(address, email, T0))
+        assert body == {"message": "Too many requests from this address, please try again later"}
+    for _ in range(4):
+        limits.begin_login(email, T0)
+    body, _ = refusal(lambda: limits.begin_login(email, T0))
+    assert body == {"message": "Too many login attempts, please try again later"}
+
+
 def test_a_limit_setting_that_is_not_a_positive_integer_stops_start_up():
     base = {"JWT_SECRET": "x" * 32, "MONGODB_URI": "mongodb://db"}
     for value in ("0", "-1", "five", "2.5"):

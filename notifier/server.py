@@ -120,7 +120,7 @@ def aiohttp_app():
     /socket.io/ and /health for load balancers, on aiohttp, whose sockets
     take a quarter less memory than uvicorn's behind Engine.IO's ASGI
     wrapper."""
-    app = web.Application()
+    app = web.Application(middlewares=[_without_compression])
     create_server("aiohttp").attach(app)
     app.router.add_get("/health", _health)
     app.router.add_route("*", "/{path:.*}", _not_found)
@@ -131,6 +131,18 @@ def asgi_app(other_asgi_app):
     """Socket.IO at /socket.io/ beside another ASGI app: the local stack
     serves the API on the same port."""
     return socketio.ASGIApp(create_server("asgi"), other_asgi_app=other_asgi_app)
+
+
+@web.middleware
+async def _without_compression(request, handler):
+    """Declines permessage-deflate, which browsers offer: a compressing
+    websocket keeps zlib state (~100 KiB) that outweighs the rest of the
+    socket, for Engine.IO packets of a few bytes."""
+    if "Sec-WebSocket-Extensions" in request.headers:
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await handler(request)
 
 
 async def _health(request):

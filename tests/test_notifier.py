@@ -14,6 +14,7 @@ from datetime import timedelta
 import jwt
 import pytest
 import socketio
+import websockets.sync.client
 
 from chalicelib import clock, db
 from devstack import services
@@ -267,6 +268,13 @@ def test_a_client_of_a_second_notifier_process_receives_it(api, user, listen, no
 def test_the_standalone_notifier_answers_health_checks(notifier):
     response = Client(notifier.url).get("/health")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_standalone_notifier_declines_websocket_compression(notifier):
+    url = notifier.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    with websockets.sync.client.connect(url, compression="deflate") as socket:
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+        assert socket.recv().startswith("0{")
 
 
 @pytest.mark.parametrize("missing, line", [

@@ -6,7 +6,7 @@ import sys
 from aiohttp import web
 
 from chalicelib import settings
-from notifier.server import aiohttp_app
+from notifier.server import aiohttp_app, log
 
 
 def main():
@@ -19,7 +19,7 @@ def main():
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     web.run_app(aiohttp_app(), host=config.host, port=config.notifier_port,
-                access_log=None, shutdown_timeout=3, print=logging.getLogger("notifier").info)
+                access_log=None, shutdown_timeout=3, print=log.info)
 
 
 if __name__ == "__main__":

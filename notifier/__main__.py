@@ -3,10 +3,10 @@ runs in its container."""
 import logging
 import sys
 
-import uvicorn
+from aiohttp import web
 
 from chalicelib import settings
-from notifier.server import asgi_app
+from notifier.server import aiohttp_app, log
 
 
 def main():
@@ -18,9 +18,8 @@ def main():
         sys.exit(2)
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(asgi_app(), host=config.host, port=config.notifier_port,
-                log_level=config.log_level.lower(), lifespan="off", access_log=False,
-                timeout_graceful_shutdown=3)
+    web.run_app(aiohttp_app(), host=config.host, port=config.notifier_port,
+                access_log=None, shutdown_timeout=3, print=log.info)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from datetime import timedelta
 import jwt
 import pytest
 import socketio
+import websockets.sync.client
 
 from chalicelib import clock, db
 from devstack import services
@@ -84,12 +85,23 @@ def refusal_for(url, token):
     return listener.refusal
 
 
-def test_a_valid_token_connects(stack, user, listen):
-    assert listen(user["token"]).client.connected
+@pytest.fixture(params=["local stack", "python -m notifier"])
+def socket_url(request, stack, tmp_path):
+    """Either Socket.IO server: the local stack's (uvicorn, beside the API)
+    and the deployed one (aiohttp, on its own)."""
+    if request.param == "local stack":
+        return stack.url
+    started = Notifier(tmp_path / "notifier.log").start()
+    request.addfinalizer(started.stop)
+    return started.url
 
 
-def test_a_missing_token_is_refused(stack):
-    assert refusal_for(stack.url, "") == "Not authorized, no token"
+def test_a_valid_token_connects(socket_url, user, listen):
+    assert listen(user["token"], url=socket_url).client.connected
+
+
+def test_a_missing_token_is_refused(socket_url):
+    assert refusal_for(socket_url, "") == "Not authorized, no token"
 
 
 @pytest.mark.parametrize("token", [
@@ -102,15 +114,15 @@ def test_a_missing_token_is_refused(stack):
                 "exp": int(time.time()) + 600}, "a-foreign-key-that-is-long-enough!",
                algorithm="HS256"),
 ], ids=["malformed", "expired", "alg-none", "foreign-key"])
-def test_a_bad_token_is_refused(stack, token):
-    assert refusal_for(stack.url, token) == "Not authorized"
+def test_a_bad_token_is_refused(socket_url, token):
+    assert refusal_for(socket_url, token) == "Not authorized"
 
 
-def test_a_socket_is_disconnected_when_its_token_expires(stack, user, listen):
+def test_a_socket_is_disconnected_when_its_token_expires(socket_url, user, listen):
     now = int(time.time())
     token = jwt.encode({"id": user["_id"], "iat": now, "exp": now + 2}, JWT_SECRET,
                        algorithm="HS256")
-    listener = listen(token)
+    listener = listen(token, url=socket_url)
     assert listener.client.connected
     deadline = time.monotonic() + 10
     while listener.client.connected and time.monotonic() < deadline:
@@ -118,11 +130,11 @@ def test_a_socket_is_disconnected_when_its_token_expires(stack, user, listen):
     assert not listener.client.connected
 
 
-def test_a_token_for_an_unknown_user_is_refused(stack):
+def test_a_token_for_an_unknown_user_is_refused(socket_url):
     now = int(time.time())
     token = jwt.encode({"id": "0123456789abcdef01234567", "iat": now, "exp": now + 600},
                        JWT_SECRET, algorithm="HS256")
-    assert refusal_for(stack.url, token) == "User not found"
+    assert refusal_for(socket_url, token) == "User not found"
 
 
 def test_the_owner_receives_the_exact_success_payload(api, user, listen):
@@ -168,14 +180,15 @@ def received(listener, wait=1.0):
     return events
 
 
-def test_a_socket_with_since_is_sent_the_results_it_missed_oldest_first(api, user, listen):
+def test_a_socket_with_since_is_sent_the_results_it_missed_oldest_first(api, user, listen,
+                                                                       socket_url):
     first = submit(api, user, unique("Before the nap"))
     since = wait_until_finished(api, user, first["jobId"])["completedAt"]
     missed = [submit(api, user, unique("While away")),
               submit(api, user, unique("[payment-required] While away"))]
     finished = sorted((wait_until_finished(api, user, job["jobId"]) for job in missed),
                       key=lambda job: job["completedAt"])
-    listener = listen(user["token"], since=since)
+    listener = listen(user["token"], url=socket_url, since=since)
     assert received(listener) == [
         {"userId": user["_id"], "jobId": job["jobId"], "status": job["status"],
          **({"generatedContent": job["generatedContent"]} if job["status"] == "completed"
@@ -220,23 +233,30 @@ def test_a_since_that_is_no_time_is_accepted_without_catch_up(user, listen, sinc
 class Notifier:
     """`python -m notifier` on a port of its own."""
 
-    def __init__(self, log_path, port=None):
+    def __init__(self, log_path, port=None, env=None):
         self.port = port or services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.env = {**os.environ, **(env or {}), "NOTIFIER_PORT": str(self.port),
+                    "HOST": "127.0.0.1"}
         self.process = None
 
     def start(self):
-        env = {**os.environ, "NOTIFIER_PORT": str(self.port), "HOST": "127.0.0.1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
-                                        stdout=open(self.log_path, "ab"),
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
+                                        env=self.env, stdout=open(self.log_path, "ab"),
+                                        stderr=subprocess.STDOUT,
+                                        preexec_fn=services.die_with_parent)
         services.wait_until_listening(self.process, self.port, "the notifier")
         return self
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("the notifier did not stop within 10 s of SIGTERM")
 
 
 @pytest.fixture
@@ -255,6 +275,13 @@ def test_a_client_of_a_second_notifier_process_receives_it(api, user, listen, no
 def test_the_standalone_notifier_answers_health_checks(notifier):
     response = Client(notifier.url).get("/health")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_standalone_notifier_declines_websocket_compression(notifier):
+    url = notifier.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    with websockets.sync.client.connect(url, compression="deflate") as socket:
+        assert "Sec-WebSocket-Extensions" not in socket.response.headers
+        assert socket.recv().startswith("0{")
 
 
 @pytest.mark.parametrize("missing, line", [
@@ -322,11 +349,16 @@ def test_events_still_arrive_after_redis_restarts(redis_of_its_own, user):
         listener.close()
 
 
+@pytest.mark.parametrize("server", ["local stack", "python -m notifier"])
 def test_a_socket_connected_through_a_redis_outage_is_sent_what_finished_in_it(
-        redis_of_its_own, user):
+        redis_of_its_own, user, server, tmp_path):
     redis, stack = redis_of_its_own
     api = Client(stack.url)
-    listener = Listener(stack.url, user["token"]).connect()
+    url = stack.url
+    if server == "python -m notifier":
+        notifier = Notifier(tmp_path / "notifier.log", env={"REDIS_URL": redis.service.url})
+        url = notifier.start().url
+    listener = Listener(url, user["token"]).connect()
     try:
         redis.stop()
         queued = submit(api, user, unique("During a Redis outage"))
@@ -335,6 +367,8 @@ def test_a_socket_connected_through_a_redis_outage_is_sent_what_finished_in_it(
         assert listener.event_for(queued["jobId"], timeout=20)["status"] == "completed"
     finally:
         listener.close()
+        if server == "python -m notifier":
+            notifier.stop()
 
 
 @pytest.fixture(scope="session")
@@ -368,9 +402,9 @@ class NodeListener:
 
 
 @pytest.mark.parametrize("transport", ["", "polling"], ids=["upgrade", "polling-only"])
-def test_the_javascript_client_receives_its_job_completed(api, user, node_client, stack,
+def test_the_javascript_client_receives_its_job_completed(api, user, node_client, socket_url,
                                                           transport):
-    listener = NodeListener(node_client, stack.url, user["token"], transport)
+    listener = NodeListener(node_client, socket_url, user["token"], transport)
     try:
         assert listener.next()["kind"] == "connect"
         queued = submit(api, user, unique("JavaScript client"))
@@ -383,8 +417,8 @@ def test_the_javascript_client_receives_its_job_completed(api, user, node_client
         "generatedContent": job["generatedContent"], "completedAt": job["completedAt"]}}
 
 
-def test_the_javascript_client_sees_a_refusal_as_connect_error(node_client, stack):
-    listener = NodeListener(node_client, stack.url, "not-a-jwt")
+def test_the_javascript_client_sees_a_refusal_as_connect_error(node_client, socket_url):
+    listener = NodeListener(node_client, socket_url, "not-a-jwt")
     try:
         assert listener.next() == {"kind": "connect_error", "data": "Not authorized"}
     finally:

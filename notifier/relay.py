@@ -31,6 +31,10 @@ class Relay(socketio.AsyncRedisManager):
             try:
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.channel)
+                if asyncio.current_task().cancelling():
+                    # redis-py swallows a cancel that comes while it connects,
+                    # and the server's shutdown would wait on this forever.
+                    raise asyncio.CancelledError
                 if lost_at is not None:
                     log.info("subscription to redis restored after %.1f s",
                              time.time() - lost_at)

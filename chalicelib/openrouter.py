@@ -32,6 +32,7 @@ FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is inv
          402: "OpenRouter account has insufficient credits",
          403: "OpenRouter refused the request"}
 MAX_ATTEMPTS = 4
+READ_BYTES = 65536
 SAFETY_MARGIN_SECONDS = 2.0
 
 
@@ -137,6 +138,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
     skipped; an error event fails at once, since OpenRouter has ended that
     generation; a stream cut short is _StreamBroken."""
     import requests
+    import urllib3
 
     parts, model, usage, finished = [], None, None, False
     try:
@@ -158,7 +160,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
                     parts.append(text)
                     if on_text:
                         on_text("".join(parts))
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         if not finished:
             raise _StreamBroken() from error
     if not finished:
@@ -173,8 +175,7 @@ def _events(response):
     """The `data` of each server-sent event; comment lines (`:`) are
     keep-alives."""
     lines = []
-    # chunk_size=None hands over each chunk as it arrives, not every 512 bytes.
-    for line in response.iter_lines(chunk_size=None):
+    for line in _lines(response):
         line = line.decode("utf-8", "replace")
         if line.startswith(":"):
             continue
@@ -187,6 +188,20 @@ def _events(response):
             lines = []
     if lines:
         yield "\n".join(lines)
+
+
+def _lines(response):
+    """The body's lines as they arrive, whatever its framing. read1 returns
+    what the connection has so far, chunked or not; iter_lines(chunk_size=None)
+    yields a chunked body chunk by chunk but reads one ended by closing the
+    connection (HTTP/1.0, or HTTP/1.1 without chunks) to its end first."""
+    pending = b""
+    while data := response.raw.read1(READ_BYTES, decode_content=True):
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if pending:
+        yield pending
 
 
 def _chunk(data) -> dict:

@@ -43,6 +43,15 @@ def test_the_text_arrives_as_it_grows_past_keep_alives(fake):
     assert seen[-1] == result.text
 
 
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "http/1.0"])
+def test_the_text_arrives_while_the_stream_is_still_open(fake, framing):
+    prompt = f"[held] [{framing}] open stream {time.monotonic_ns()}"
+    result = openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                               on_text=lambda text: fake.release(prompt))
+    assert result.text == f"# Generated\n\nContent about: {prompt}"
+    assert fake.calls_for(prompt)[0]["released"] is True
+
+
 def test_the_result_carries_the_usage_and_the_model_that_answered(fake):
     result = openrouter.stream("Usage please", "Social Media Caption", time.monotonic() + 30)
     system_words = len(openrouter.PROMPTS["Social Media Caption"].split())

@@ -134,8 +134,9 @@ def document(job: dict) -> dict:
 
 
 def _spend(job: dict) -> dict:
-    """`usage` and `model`, additions to the contract's job, when known."""
-    return {key: job[key] for key in ("usage", "model") if job.get(key)}
+    """`usage`, `model` and `finishReason` (`length`: the text was cut at the
+    token limit), additions to the contract's job, when known."""
+    return {key: job[key] for key in ("usage", "model", "finishReason") if job.get(key)}
 
 
 def usage_totals(user: dict) -> dict:
@@ -163,6 +164,9 @@ def event_payload(job: dict) -> dict:
     else:
         payload["error"] = job["error"]
     payload["completedAt"] = clock.iso(job["completedAt"])
+    if job.get("finishReason"):
+        # An addition: the piece was cut short, which the client says.
+        payload["finishReason"] = job["finishReason"]
     return payload
 
 

@@ -329,12 +329,20 @@ def _schemas():
     content_type = {"type": "string", "enum": list(validation.CONTENT_TYPES)}
     status = {"type": "string", "enum": list(STATUSES)}
     version, number = {"type": "integer"}, {"type": "number"}
-    # Additions on a job that reports usage: its tokens, cost and model.
+    # Additions on a finished job: its tokens, cost and model, and why a
+    # text that did not end by itself stopped.
     spend = {"usage": {**_object({"promptTokens": version, "completionTokens": version,
-                                  "totalTokens": version, "cost": number}, []),
+                                  "totalTokens": version, "cost": number,
+                                  "estimated": {"type": "boolean", "description":
+                                                "The server reported no usage: the tokens "
+                                                "are estimated from the text"}}, []),
                        "x-addition": True},
              "model": {**string, "description": "The model that answered",
-                       "x-addition": True}}
+                       "x-addition": True},
+             "finishReason": {**string, "description": "Only when the text did not end by "
+                                                       "itself: `length` when it was cut at "
+                                                       "the token limit",
+                              "x-addition": True}}
     return {
         "Error": _object({"message": string, "currentStatus": {
             **status, "description": "Only when saving a job that is not completed, or "

@@ -1,6 +1,9 @@
 """The AI call: OpenRouter chat completions, streamed and bounded in time,
 with the models, their parameters and one system prompt per content type
-kept here."""
+kept here. Any OpenAI-compatible server can stand in for OpenRouter (see
+docs/operations.md): usage is asked for the way it understands, estimated
+when it reports none, and a text cut at the token limit says so."""
+import dataclasses
 import email.utils
 import json
 import logging
@@ -33,6 +36,8 @@ FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is inv
          403: "OpenRouter refused the request"}
 MAX_ATTEMPTS = 4
 READ_BYTES = 65536
+# OpenAI's rule of thumb for English text, for servers that report no usage.
+CHARACTERS_PER_TOKEN = 4
 SAFETY_MARGIN_SECONDS = 2.0
 
 
@@ -50,11 +55,17 @@ class Generation:
     text: str
     model: Optional[str]
     usage: Optional[dict]
+    finish_reason: Optional[str] = None
 
     def spend(self) -> dict:
-        """What the job keeps of the call besides its text, when known."""
-        return {key: value for key, value in (("usage", self.usage), ("model", self.model))
+        """What the job keeps of the call besides its text, when known: a
+        finish reason only when the text did not end by itself (`length`:
+        cut at max_tokens)."""
+        kept = {key: value for key, value in (("usage", self.usage), ("model", self.model))
                 if value}
+        if self.finish_reason not in (None, "stop"):
+            kept["finishReason"] = self.finish_reason
+        return kept
 
 
 def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Generation:
@@ -70,7 +81,7 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
         if on_text:
             on_text(text)
         return Generation(text, "offline", None)
-    request = _request(config.openrouter_models, prompt, content_type)
+    request = _request(config, prompt, content_type)
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
@@ -83,7 +94,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
                                  json=request, timeout=timeout, headers=_headers(config),
                                  stream=True) as response:
                 if response.status_code == 200:
-                    generation = _read_stream(response, deadline, on_text)
+                    generation = _with_usage(_read_stream(response, deadline, on_text),
+                                             request, config)
                     # The latency of a streamed call: until its last chunk.
                     metrics.ai_call(time.monotonic() - started,
                                     (generation.usage or {}).get("cost"))
@@ -107,15 +119,28 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
     raise GenerationFailed(failure)
 
 
-def _request(models, prompt, content_type):
+def _request(config, prompt, content_type):
+    models = config.openrouter_models
     request = {"model": models[0],
-               "messages": [{"role": "system", "content": PROMPTS[content_type]},
-                            {"role": "user", "content": prompt}],
+               "messages": _messages(PROMPTS[content_type], prompt,
+                                     config.openrouter_instructions_role),
                **PARAMETERS, "stream": True, "usage": {"include": True}}
+    if config.openrouter_base_url != settings.OPENROUTER_URL:
+        # How vLLM, Ollama and OpenAI itself are asked for usage in a stream.
+        request["stream_options"] = {"include_usage": True}
     if len(models) > 1:
         # OpenRouter tries them in order when one is down or rate limited.
         request["models"] = list(models)
     return request
+
+
+def _messages(instructions, prompt, role):
+    """The content type's instructions as the system message; or, for a
+    server whose chat template drops the system message (Gemma's), opening
+    the user's message, which every template keeps."""
+    if role == "user":
+        return [{"role": "user", "content": f"{instructions}\n\n{prompt}"}]
+    return [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
 
 
 def _headers(config):
@@ -140,7 +165,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
     import requests
     import urllib3
 
-    parts, model, usage, finished = [], None, None, False
+    parts, model, usage, finish_reason, finished = [], None, None, None, False
     try:
         for data in _events(response):
             if time.monotonic() + SAFETY_MARGIN_SECONDS >= deadline:
@@ -154,7 +179,10 @@ def _read_stream(response, deadline, on_text) -> Generation:
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason") == "error":
                     raise GenerationFailed("AI generation failed: provider error")
-                finished = finished or bool(choice.get("finish_reason"))
+                finish_reason = choice.get("finish_reason") or finish_reason
+                finished = finished or bool(finish_reason)
+                # Only `content`: a reasoning model's `reasoning` or
+                # `reasoning_content` deltas are not the piece.
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     parts.append(text)
@@ -168,7 +196,27 @@ def _read_stream(response, deadline, on_text) -> Generation:
     text = "".join(parts).strip()
     if not text:
         raise GenerationFailed("AI returned empty content")
-    return Generation(text, model, usage)
+    return Generation(text, model, usage, finish_reason)
+
+
+def _with_usage(generation, request, config) -> Generation:
+    """The usage the server reported; the tokens estimated from the text
+    (and marked so) when it reported none, as llama.cpp's server does not,
+    so the month's totals and the limits still count the job; the cost at
+    OPENROUTER_PRICE_PER_MILLION_TOKENS when the server gives none."""
+    usage = dict(generation.usage or {})
+    if "completionTokens" not in usage:
+        prompt = sum(len(message["content"]) for message in request["messages"])
+        usage = {"promptTokens": _tokens(prompt),
+                 "completionTokens": _tokens(len(generation.text)), "estimated": True}
+    usage.setdefault("totalTokens", usage.get("promptTokens", 0) + usage["completionTokens"])
+    usage.setdefault("cost", round(
+        usage["totalTokens"] * config.openrouter_price_per_million_tokens / 1_000_000, 8))
+    return dataclasses.replace(generation, usage=usage)
+
+
+def _tokens(characters):
+    return -(-characters // CHARACTERS_PER_TOKEN)
 
 
 def _events(response):

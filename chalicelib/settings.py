@@ -14,6 +14,7 @@ from typing import Optional
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+INSTRUCTIONS_ROLES = ("system", "user")
 
 
 class SettingsError(Exception):
@@ -41,6 +42,8 @@ class Settings:
     openrouter_base_url: str
     openrouter_models: tuple
     openrouter_timeout_seconds: float
+    openrouter_instructions_role: str
+    openrouter_price_per_million_tokens: float
     claim_lease_seconds: int
     bcrypt_rounds: int
     stale_job_seconds: int
@@ -158,6 +161,10 @@ def from_env(env) -> Settings:
                              or OPENROUTER_URL).rstrip("/"),
         openrouter_models=_models(env),
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
+        openrouter_instructions_role=_choice(env, "OPENROUTER_INSTRUCTIONS_ROLE",
+                                             INSTRUCTIONS_ROLES),
+        openrouter_price_per_million_tokens=_number(
+            env, "OPENROUTER_PRICE_PER_MILLION_TOKENS", 0.0, 0, 10000, float),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
@@ -184,6 +191,14 @@ def _models(env):
         raise SettingsError(f"OPENROUTER_MODELS must be model names separated by commas, "
                             f"got {raw!r}")
     return models
+
+
+def _choice(env, name, choices):
+    """One of `choices`, the first by default."""
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _required(env, name):

@@ -13,6 +13,9 @@ HTTP/1.1 without chunks, ended by closing the connection, and `[http/1.0]`
 as an HTTP/1.0 response, as some other OpenAI-compatible servers do. With
 `[held]` the stream stops after its first text until the test calls
 `release(prompt)`, so a test can see what arrives while a stream is open.
+As other servers do: `[no-usage]` reports no usage, `[cut]` ends with
+`finish_reason: "length"`, `[reasoning]` streams reasoning deltas beside the
+text, `[no-done]` closes the stream after its finish reason without `[DONE]`.
 """
 import json
 import threading
@@ -86,6 +89,9 @@ class FakeOpenRouter:
             return 200, {}, Script(generated, fallback=True), 0
         if "[held]" in prompt:
             return 200, {}, Script(generated, hold=self._gate(prompt)), 0
+        for marker in ("[no-usage]", "[cut]", "[reasoning]", "[no-done]"):
+            if marker in prompt:
+                return 200, {}, Script(generated, quirk=marker), 0
         return 200, {}, Script(generated), self.delay
 
     def _handler(self):
@@ -188,10 +194,10 @@ class Script:
     """One answer: its text in chunks of a word each, and how it goes wrong."""
 
     def __init__(self, text, error=None, after=0, broken_after=None, pause=0.0,
-                 fallback=False, hold=None):
+                 fallback=False, hold=None, quirk=None):
         self.text, self.error, self.after = text, error, after
         self.broken_after, self.pause, self.fallback = broken_after, pause, fallback
-        self.hold = hold
+        self.hold, self.quirk = hold, quirk
 
     def model(self, request):
         models = request.get("models") or [request.get("model")]
@@ -223,6 +229,9 @@ class Script:
                 return
             if self.pause:
                 yield self.pause
+            if self.quirk == "[reasoning]":
+                yield _sse(_reasoning(model, "reasoning", f"(thinking {number}) "))
+                yield _sse(_reasoning(model, "reasoning_content", f"(more {number}) "))
             yield _sse(_chunk(model, text, None))
             if number == 0:
                 yield ": OPENROUTER PROCESSING\n\n"
@@ -232,12 +241,15 @@ class Script:
             yield _sse(_chunk(model, "", "error",
                               error={"code": "server_error", "message": self.error}))
         else:
-            yield _sse(_chunk(model, "", "stop"))
-        if (request.get("usage") or {}).get("include"):
+            yield _sse(_chunk(model, "", "length" if self.quirk == "[cut]" else "stop"))
+        asked = ((request.get("usage") or {}).get("include")
+                 or (request.get("stream_options") or {}).get("include_usage"))
+        if asked and self.quirk != "[no-usage]":
             final = _chunk(model, None, None)
             final["choices"], final["usage"] = [], self.usage(request)
             yield _sse(final)
-        yield "data: [DONE]\n\n"
+        if self.quirk != "[no-done]":
+            yield "data: [DONE]\n\n"
 
 
 def _chunk(model, text, finish_reason, error=None):
@@ -247,6 +259,12 @@ def _chunk(model, text, finish_reason, error=None):
                                           "finish_reason": finish_reason}]}
     if error:
         chunk["error"] = error
+    return chunk
+
+
+def _reasoning(model, field, text):
+    chunk = _chunk(model, None, None)
+    chunk["choices"][0]["delta"] = {"role": "assistant", field: text}
     return chunk
 
 

@@ -112,3 +112,18 @@ def test_a_stream_cut_short_is_retried_and_completes(api, user, openrouter):
     job = wait_until_finished(api, user, submit(api, user, prompt)["jobId"])
     assert job["generatedContent"] == f"# Generated\n\nContent about: {prompt}"
     assert len(openrouter.calls_for(prompt)) == 2
+
+
+def test_a_text_cut_at_the_token_limit_is_stored_and_announced_as_cut(api, user, listen):
+    listener = listen(user["token"])
+    prompt = unique("[cut] Too long a piece")
+    queued = submit(api, user, prompt)
+    event = listener.event_for(queued["jobId"], timeout=20)
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert (job["status"], job["finishReason"]) == ("completed", "length")
+    assert event == {"userId": user["_id"], "jobId": queued["jobId"], "status": "completed",
+                     "generatedContent": f"# Generated\n\nContent about: {prompt}",
+                     "completedAt": job["completedAt"], "finishReason": "length"}
+    listed = next(item for item in api.get("/generate-content", token=user["token"]).json()
+                  if item["jobId"] == queued["jobId"])
+    assert listed["finishReason"] == "length"

@@ -26,7 +26,7 @@ class Settings:
     host: str
     port: int
     notifier_port: int
-    mongodb_uri: str
+    mongodb_uri: Optional[str]
     mongodb_db: str
     jwt_secret: Optional[str]
     cors_origin: str
@@ -68,10 +68,9 @@ class Settings:
         return value
 
 
-def cors_origin(env=os.environ) -> str:
-    """Read at import time: Chalice writes the origin into API Gateway's
-    generated OPTIONS methods when the app is packaged. Only the local stage
-    has a default; elsewhere a frontend on another origin would be refused."""
+def cors_origin(env) -> str:
+    """Only the local stage has a default; elsewhere a frontend on another
+    origin would be refused."""
     origin = env.get("CORS_ORIGIN")
     if origin:
         return origin
@@ -93,16 +92,9 @@ def stack_parameters(env=os.environ) -> dict:
 
 
 def in_lambda(env=os.environ) -> bool:
-    """Read at import, like cors_origin: in Lambda, log lines and metrics are
-    JSON for CloudWatch; elsewhere they are text for a terminal."""
+    """Read at import: in Lambda, log lines and metrics are JSON for
+    CloudWatch; elsewhere they are text for a terminal."""
     return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
-
-
-def log_level(env=os.environ) -> str:
-    """Read at import, before the settings are validated (from_env refuses an
-    invalid LOG_LEVEL on first use)."""
-    level = (env.get("LOG_LEVEL") or "INFO").upper()
-    return level if level in LOG_LEVELS else "INFO"
 
 
 _current = None
@@ -133,7 +125,7 @@ def from_env(env) -> Settings:
     if jwt_secret is not None and len(jwt_secret) < 32:
         raise SettingsError("JWT_SECRET must be at least 32 characters "
                             "(make run generates one for the local stage)")
-    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(
@@ -141,7 +133,7 @@ def from_env(env) -> Settings:
         host=env.get("HOST") or "127.0.0.1",
         port=_number(env, "PORT", 5000, 1, 65535),
         notifier_port=_number(env, "NOTIFIER_PORT", 5001, 1, 65535),
-        mongodb_uri=_required(env, "MONGODB_URI"),
+        mongodb_uri=env.get("MONGODB_URI") or None,
         mongodb_db=env.get("MONGODB_DB") or "ai_content",
         jwt_secret=jwt_secret,
         cors_origin=cors_origin(env),
@@ -184,13 +176,6 @@ def _models(env):
         raise SettingsError(f"OPENROUTER_MODELS must be model names separated by commas, "
                             f"got {raw!r}")
     return models
-
-
-def _required(env, name):
-    value = env.get(name)
-    if not value:
-        raise SettingsError(f"{name} must be set")
-    return value
 
 
 def _number(env, name, default, low, high, kind=int):

@@ -14,6 +14,27 @@ from typing import Optional
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# SQS's longest DelaySeconds.
+MAX_DELAY_SECONDS = 900
+
+# Each number's default and bounds, written once: infra/topology.py gives
+# them to the template parameter a function's variable is set from, and the
+# README's settings table is checked against them.
+NUMBERS = {
+    "PORT": (5000, 1, 65535),
+    "NOTIFIER_PORT": (5001, 1, 65535),
+    "GENERATION_DELAY_SECONDS": (60, 0, MAX_DELAY_SECONDS),
+    "OPENROUTER_TIMEOUT_SECONDS": (30.0, 1, 600),
+    "CLAIM_LEASE_SECONDS": (300, 5, 3600),
+    "BCRYPT_ROUNDS": (12, 4, 15),
+    "STALE_JOB_SECONDS": (900, 1, 86400),
+    "MAX_ACTIVE_JOBS_PER_USER": (5, 1, 1000),
+    "MAX_JOBS_PER_DAY": (100, 1, 100000),
+    "LOGIN_MAX_FAILURES": (5, 1, 1000),
+    "LOGIN_LOCKOUT_SECONDS": (900, 1, 86400),
+    "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "REGISTRATIONS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+}
 
 
 class SettingsError(Exception):
@@ -131,14 +152,14 @@ def from_env(env) -> Settings:
     return Settings(
         stage=stage,
         host=env.get("HOST") or "127.0.0.1",
-        port=_number(env, "PORT", 5000, 1, 65535),
-        notifier_port=_number(env, "NOTIFIER_PORT", 5001, 1, 65535),
+        port=_number(env, "PORT"),
+        notifier_port=_number(env, "NOTIFIER_PORT"),
         mongodb_uri=env.get("MONGODB_URI") or None,
         mongodb_db=env.get("MONGODB_DB") or "ai_content",
         jwt_secret=jwt_secret,
         cors_origin=cors_origin(env),
         log_level=log_level,
-        generation_delay_seconds=_number(env, "GENERATION_DELAY_SECONDS", 60, 0, 900),
+        generation_delay_seconds=_number(env, "GENERATION_DELAY_SECONDS"),
         aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         sqs_endpoint_url=(env.get("SQS_ENDPOINT_URL")
                           or env.get("AWS_ENDPOINT_URL_SQS") or None),
@@ -149,18 +170,16 @@ def from_env(env) -> Settings:
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
                              or OPENROUTER_URL).rstrip("/"),
         openrouter_models=_models(env),
-        openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
-        claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
-        bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
-        stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
-        max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER", 5, 1, 1000),
-        max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY", 100, 1, 100000),
-        login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
-        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400),
-        login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
-                                                 30, 1, 1000000),
-        registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE",
-                                                30, 1, 1000000),
+        openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS"),
+        claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS"),
+        bcrypt_rounds=_number(env, "BCRYPT_ROUNDS"),
+        stale_job_seconds=_number(env, "STALE_JOB_SECONDS"),
+        max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER"),
+        max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY"),
+        login_max_failures=_number(env, "LOGIN_MAX_FAILURES"),
+        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
+        login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
+        registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
         stack_parameters=stack_parameters(env),
     )
 
@@ -178,12 +197,13 @@ def _models(env):
     return models
 
 
-def _number(env, name, default, low, high, kind=int):
+def _number(env, name):
+    default, low, high = NUMBERS[name]
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        value = kind(raw)
+        value = type(default)(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
     if not low <= value <= high:

@@ -6,7 +6,6 @@ one clear line. The local runner and the benchmarks build theirs with
 `from_env` and install them with `use`, instead of writing the environment.
 """
 import os
-import shlex
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -71,7 +70,6 @@ class Settings:
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
-    stack_parameters: dict
 
     @property
     def offline_ai(self) -> bool:
@@ -98,18 +96,6 @@ def cors_origin(env) -> str:
     if env.get("STAGE", "local") == "local":
         return DEFAULT_CORS_ORIGIN
     raise SettingsError("CORS_ORIGIN must be set outside the local stage")
-
-
-def stack_parameters(env=os.environ) -> dict:
-    """STACK_PARAMETERS: overrides of infra/topology.yml's parameters for
-    local runs, written as CloudFormation takes them (`Key=Value Key=Value`)."""
-    try:
-        pairs = shlex.split(env.get("STACK_PARAMETERS") or "")
-    except ValueError:
-        pairs = ["unbalanced quotes"]
-    if not all("=" in pair for pair in pairs):
-        raise SettingsError("STACK_PARAMETERS must be Key=Value pairs separated by spaces")
-    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def in_lambda(env=os.environ) -> bool:
@@ -180,7 +166,6 @@ def from_env(env) -> Settings:
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
         login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
-        stack_parameters=stack_parameters(env),
     )
 
 

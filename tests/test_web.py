@@ -295,6 +295,20 @@ def test_tokens_and_cost_show_per_job_and_for_the_month(new_page):
     assert re.search(r"\d+ tokens · \$0\.\d{6}$", page.locator("#month-usage").inner_text())
 
 
+def test_a_text_cut_at_the_length_limit_says_so_and_estimated_tokens_say_so(new_page):
+    page = new_page()
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    cut, estimated = generate(page, "[cut] Endless"), generate(page, "[no-usage] Local model")
+    cut.locator(".status.completed").wait_for()
+    assert cut.locator(".cut").inner_text() == \
+        "Cut short at the length limit: the text may end mid-sentence."
+    estimated.locator(".status.completed").wait_for()
+    assert estimated.locator(".cut").count() == 0
+    assert re.fullmatch(r"about \d+ tokens \(estimated\) · \$0\.000000 · openai/gpt-4o-mini",
+                        estimated.locator(".spend").inner_text())
+
+
 class Outage:
     """Cuts the page off from the notifier (its websocket and its polling
     transport) and from job status polling; the socket can come back alone."""

@@ -71,7 +71,12 @@ function renderJob(job) {
         PENDING.includes(job.status) ? pendingText(job) : job.status)),
     el("p", { class: "prompt" }, job.prompt));
   if (job.status === "completed") {
-    card.append(markdown(job.generatedContent), saveForm(job));
+    card.append(markdown(job.generatedContent));
+    if (job.finishReason === "length") {
+      card.append(el("p", { class: "cut" },
+        "Cut short at the length limit: the text may end mid-sentence."));
+    }
+    card.append(saveForm(job));
   } else if (job.error) {
     card.append(el("p", { class: "error" }, `Generation failed: ${job.error}`));
   } else if (job.text) {
@@ -99,7 +104,10 @@ function cancelButton(job) {
 }
 
 function spent(usage, model) {
-  const tokens = `${(usage.totalTokens || 0).toLocaleString("en")} tokens`;
+  // A server that reports no usage has its tokens estimated from the text.
+  const tokens = usage.estimated
+    ? `about ${(usage.totalTokens || 0).toLocaleString("en")} tokens (estimated)`
+    : `${(usage.totalTokens || 0).toLocaleString("en")} tokens`;
   const cost = `$${(usage.cost || 0).toFixed(6)}`;
   return [tokens, cost, model].filter(Boolean).join(" · ");
 }

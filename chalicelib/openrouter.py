@@ -29,7 +29,7 @@ PROMPTS = {
         "You are a social media manager. Write one engaging social media caption for the "
         "subject the user gives: short, friendly, with a few fitting emojis and hashtags."),
 }
-PARAMETERS = {"temperature": 0.7, "max_tokens": 1200}
+PARAMETERS = {"temperature": 0.7}
 RETRYABLE = {408, 429, 502, 503}
 FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
          402: "OpenRouter account has insufficient credits",
@@ -124,7 +124,8 @@ def _request(config, prompt, content_type):
     request = {"model": models[0],
                "messages": _messages(PROMPTS[content_type], prompt,
                                      config.openrouter_instructions_role),
-               **PARAMETERS, "stream": True, "usage": {"include": True}}
+               **PARAMETERS, "max_tokens": config.openrouter_max_tokens,
+               "stream": True, "usage": {"include": True}}
     if config.openrouter_base_url != settings.OPENROUTER_URL:
         # How vLLM, Ollama and OpenAI itself are asked for usage in a stream.
         request["stream_options"] = {"include_usage": True}

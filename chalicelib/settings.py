@@ -26,6 +26,7 @@ NUMBERS = {
     "GENERATION_DELAY_SECONDS": (60, 0, MAX_DELAY_SECONDS),
     "OPENROUTER_TIMEOUT_SECONDS": (30.0, 1, 600),
     "OPENROUTER_PRICE_PER_MILLION_TOKENS": (0.0, 0, 10000),
+    "OPENROUTER_MAX_TOKENS": (1200, 1, 100000),
     "CLAIM_LEASE_SECONDS": (300, 5, 3600),
     "BCRYPT_ROUNDS": (12, 4, 15),
     "STALE_JOB_SECONDS": (900, 1, 86400),
@@ -65,6 +66,7 @@ class Settings:
     openrouter_timeout_seconds: float
     openrouter_instructions_role: str
     openrouter_price_per_million_tokens: float
+    openrouter_max_tokens: int
     claim_lease_seconds: int
     bcrypt_rounds: int
     stale_job_seconds: int
@@ -164,6 +166,7 @@ def from_env(env) -> Settings:
         openrouter_instructions_role=_choice(env, "OPENROUTER_INSTRUCTIONS_ROLE",
                                              INSTRUCTIONS_ROLES),
         openrouter_price_per_million_tokens=_number(env, "OPENROUTER_PRICE_PER_MILLION_TOKENS"),
+        openrouter_max_tokens=_number(env, "OPENROUTER_MAX_TOKENS"),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS"),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS"),
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS"),

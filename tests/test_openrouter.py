@@ -254,3 +254,9 @@ def test_an_unknown_instructions_role_stops_start_up():
                        match="OPENROUTER_INSTRUCTIONS_ROLE must be one of system, user, "
                              "got 'assistant'"):
         settings.from_env({**os.environ, "OPENROUTER_INSTRUCTIONS_ROLE": "assistant"})
+
+
+def test_the_longest_text_asked_for_is_a_setting(fake, monkeypatch):
+    configure(monkeypatch, OPENROUTER_MAX_TOKENS="300")
+    openrouter.stream("Shorter please", "Blog Post Outline", time.monotonic() + 30)
+    assert fake.calls_for("Shorter please")[0]["request"]["max_tokens"] == 300

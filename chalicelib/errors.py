@@ -5,7 +5,7 @@ import logging
 from chalice import Response
 from chalice.app import ChaliceUnhandledError
 
-from chalicelib import settings
+from chalicelib import contract, settings
 
 log = logging.getLogger(__name__)
 
@@ -14,10 +14,10 @@ MAX_BODY_BYTES = 256 * 1024
 # Chalice answers some requests itself with {"Code", "Message"} bodies; these
 # are the contract-shaped messages that replace them.
 CHALICE_MESSAGES = {
-    400: "Bad request",
-    405: "Method not allowed",
-    415: "Content-Type must be application/json",
-    500: "Server error",
+    400: contract.BAD_REQUEST,
+    405: contract.METHOD_NOT_ALLOWED,
+    415: contract.WRONG_MEDIA_TYPE,
+    500: contract.SERVER_ERROR,
 }
 
 
@@ -38,7 +38,7 @@ class ApiError(ChaliceUnhandledError):
 
 def middleware(request, get_response):
     if request is not None and len(request.raw_body or b"") > MAX_BODY_BYTES:
-        response = _json(413, {"message": "Request body too large"})
+        response = _json(413, {"message": contract.BODY_TOO_LARGE})
     else:
         try:
             response = get_response(request)
@@ -46,7 +46,7 @@ def middleware(request, get_response):
             response = _json(error.status, error.body, error.headers)
         except Exception:
             log.exception("unhandled error")
-            response = _json(500, {"message": "Server error"})
+            response = _json(500, {"message": contract.SERVER_ERROR})
     response = _translate_chalice_body(response)
     response.headers.setdefault("Content-Type", "application/json")
     response.headers.setdefault("Access-Control-Allow-Origin", settings.cors_origin())

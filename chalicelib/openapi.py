@@ -87,7 +87,6 @@ def _document() -> dict:
 
 
 def _paths():
-    content_type = _ref("ContentType")
     return {
         "/auth/register": {"post": _operation(
             "auth", "register", "Register new user", public=True,
@@ -126,7 +125,7 @@ def _paths():
             "post": _operation(
                 "content", "createContent", "Create new content",
                 body=_object({"title": _string("title", 1),
-                              "type": content_type,
+                              "type": _ref("ContentType"),
                               "body": _string("body", 1)}, ["title", "type", "body"]),
                 responses={201: _json("The stored item", _ref("Content")),
                            400: _messages([contract.MISSING_FIELDS,
@@ -139,7 +138,7 @@ def _paths():
             "put": _operation(
                 "content", "updateContent", "Update content by ID",
                 body=_object({"title": _string("title", 1),
-                              "type": content_type,
+                              "type": _ref("ContentType"),
                               "body": _string("body", 1)}, []),
                 optional_body=True,
                 responses={200: _json("The updated item", _ref("Content")),
@@ -161,7 +160,7 @@ def _paths():
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
                 body=_object({"prompt": _string("prompt", 1),
-                              "contentType": content_type},
+                              "contentType": _ref("ContentType")},
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),

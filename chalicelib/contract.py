@@ -78,7 +78,7 @@ def active_limit_reached(limit: int) -> str:
 
 
 def invalid_job_content_type() -> str:
-    return "Invalid content type. Must be one of: " + ", ".join(CONTENT_TYPES)
+    return f"{INVALID_CONTENT_TYPE}. Must be one of: " + ", ".join(CONTENT_TYPES)
 
 
 @dataclass(frozen=True)

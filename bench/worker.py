@@ -73,7 +73,7 @@ def start_localstack(logs):
 
 def run(env, name, concurrency, fake, servers):
     from chalicelib import clock, db, queue, settings
-    from devstack.poller import RECEIVE_TIMEOUT_SECONDS, Poller
+    from devstack.aws.poller import RECEIVE_TIMEOUT_SECONDS, Poller
     from devstack.stack import ensure_queues, local_topology
 
     topology = local_topology(env)

@@ -27,7 +27,7 @@ class Stack:
         if any(service.name == "sqs" for service in self.started):
             resend_unfinished()
         asgi = build_asgi()
-        from devstack.poller import Poller
+        from devstack.aws.poller import Poller
         self.poller = Poller.for_app(topology)
         self.poller.start()
         if config.offline_ai:

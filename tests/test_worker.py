@@ -9,7 +9,7 @@ from chalice.local import LambdaContext
 
 import app
 from chalicelib import clock, db, lifecycle, queue
-from devstack.poller import _record
+from devstack.aws.poller import _record
 from devstack.stack import ensure_queues
 from infra import topology
 from tests.conftest import INPROCESS_QUEUES

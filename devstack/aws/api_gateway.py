@@ -10,7 +10,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from infra.functions import FunctionError
+from devstack.aws.functions import FunctionError
 from infra.topology import resources_of_type
 
 DEFAULT_STATUS = {"MISSING_AUTHENTICATION_TOKEN": "403", "DEFAULT_5XX": "502"}

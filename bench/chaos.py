@@ -40,7 +40,7 @@ TIMELINE = ((8, "kill the stack"), (16, "restart redis"), (22, "stop mongodb"),
 def chaotic_ai():
     """The tests' fake OpenRouter, made unreliable: every answer is late, and
     some are refusals. It records when each successful answer was given."""
-    from tests.fake_openrouter import FakeOpenRouter
+    from tests.support.fake_openrouter import FakeOpenRouter
 
     class ChaoticAI(FakeOpenRouter):
         def __init__(self):

@@ -26,7 +26,7 @@ CHUNK_PAUSE_SECONDS = 0.02
 
 
 def fake_ai():
-    from tests.fake_openrouter import FakeOpenRouter, Script
+    from tests.support.fake_openrouter import FakeOpenRouter, Script
 
     class StreamingAI(FakeOpenRouter):
         """A latency job streams 20 quick chunks; a load job WORDS chunks,
@@ -119,7 +119,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as scratch:
         from devstack import services
-        from tests.fake_openrouter import API_KEY
+        from tests.support.fake_openrouter import API_KEY
         logs = Path(scratch)
         mongo, redis = services.start_mongo(":memory:", logs), services.start_redis(logs)
         fake = fake_ai()

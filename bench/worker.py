@@ -27,7 +27,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def main():
     with tempfile.TemporaryDirectory() as scratch:
         from devstack import services
-        from tests.fake_openrouter import API_KEY, FakeOpenRouter
+        from tests.support.fake_openrouter import API_KEY, FakeOpenRouter
         logs = Path(scratch)
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs)]
         fake = FakeOpenRouter(delay=0.05)

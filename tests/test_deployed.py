@@ -18,10 +18,11 @@ from bson import ObjectId
 from chalicelib import clock, queue
 from devstack import services
 from devstack.aws.harness import Deployment
-from tests.conftest import DEPLOYED_ORIGIN, Client
-from tests.fake_openrouter import API_KEY
-from tests.test_generation import unique
-from tests.test_notifier import Listener
+from tests.support import DEPLOYED_ORIGIN
+from tests.support.client import Client
+from tests.support.fake_openrouter import API_KEY
+from tests.support.jobs import unique
+from tests.support.listener import Listener
 
 JWT_SECRET = "the-deployed-stage-secret-which-differs-from-the-tests"
 REDIS_AUTH_TOKEN = "the-elasticache-auth-token"

@@ -17,6 +17,7 @@ from pathlib import Path
 from pymongo import monitoring
 
 from bench import CommandCounter, percentile
+from bench.stage import JWT_SECRET
 
 JOBS = 500
 LEAD_SECONDS = 3
@@ -34,7 +35,7 @@ def main():
         from chalicelib import settings
         env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
                "OPENROUTER_BASE_URL": fake.url,
-               "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
+               "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": JWT_SECRET,
                "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING"}
         # moto and LocalStack accept any credentials; boto3 reads them from the environment.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")

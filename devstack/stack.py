@@ -104,7 +104,7 @@ def build_asgi():
     from pathlib import Path
 
     from app import app
-    from devstack.gateway import ChaliceGateway
+    from devstack.aws.api_gateway.in_process import ChaliceGateway
     from notifier.server import asgi_app
     web = Path(__file__).resolve().parent.parent / "web"
     return asgi_app(ChaliceGateway(app, static_dir=web if web.is_dir() else None))

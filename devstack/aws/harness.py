@@ -7,7 +7,7 @@ AWS runs them, against real MongoDB, Redis and SQS servers.
   variables, and nothing from the shell. One process serves one invocation
   at a time; a busy function gets another, and one that outlives its
   timeout is killed, as Lambda does.
-- the gateway (devstack/aws/api_gateway.py) answers what API Gateway would from
+- the gateway (devstack/aws/api_gateway/packaged.py) answers what API Gateway would from
   the template: REST proxy events (requestContext, stage, sourceIp) for the
   API function, the mock preflights Chalice wrote, and the Gateway Responses
   for unknown routes and failed functions.
@@ -28,7 +28,7 @@ import yaml
 
 from devstack.aws.poller import Poller
 from devstack.services import die_with_parent, free_port, wait_until_listening
-from devstack.aws.api_gateway import Gateway
+from devstack.aws.api_gateway.packaged import Gateway
 from devstack.aws.functions import RUNTIME_PACKAGES, Function, FunctionError
 from infra.topology import Topology, resources_of_type
 

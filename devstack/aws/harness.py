@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from devstack.aws.poller import Poller
-from devstack.services import ROOT, die_with_parent, free_port, wait_until_listening
 from devstack.aws.api_gateway.packaged import Gateway
 from devstack.aws.functions import RUNTIME_PACKAGES, Function, FunctionError
+from devstack.aws.poller import Poller
+from devstack.services import ROOT, die_with_parent, free_port, wait_until_listening
 from infra.topology import Topology, resources_of_type
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ai-content-generator/test"

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from bench import percentile
+from bench.stage import JWT_SECRET, ROOT
 from devstack import services
 
 RUNS = 12
-ROOT = Path(__file__).resolve().parent.parent
 
 # Runs in the fresh process: import, then one API-Gateway-shaped event.
 FIRST_REQUEST = """
@@ -65,7 +65,7 @@ def main():
             # As in Lambda: the function name makes the app log JSON lines.
             env = {**os.environ, "MONGODB_URI": mongo.url, "STAGE": "bench",
                    "CORS_ORIGIN": "http://localhost:3000",
-                   "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
+                   "JWT_SECRET": JWT_SECRET,
                    "AWS_LAMBDA_FUNCTION_NAME": "bench"}
             token = _user_token(env)
             ours = FIRST_REQUEST.format(path=str(ROOT), route="/auth/me", token=token)

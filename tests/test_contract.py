@@ -3,11 +3,11 @@ one type more accepts it, prompts the AI with its prompt, describes it in
 /openapi.json and offers it in the web client."""
 import pytest
 
-from tests.conftest import Client
 from devstack.services import StackProcess
 from tests.stack_with_extra_type import HAIKU
-from tests.test_generation import submit, unique, wait_until_finished
-from tests.test_web import TIMEOUT_MS, browser, register  # noqa: F401 (a fixture)
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
+from tests.support.web import TIMEOUT_MS, register
 
 
 @pytest.fixture(scope="module")

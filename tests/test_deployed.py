@@ -1,4 +1,4 @@
-"""The packaged `dev` template, run as AWS runs it (infra/harness.py): the
+"""The packaged `dev` template, run as AWS runs it (devstack/aws/harness.py): the
 functions' bundle with exactly the environment the template gives them,
 API Gateway's answers from the template, the event sources and schedule it
 describes, and the notifier with its task definition's environment; over
@@ -17,11 +17,12 @@ from bson import ObjectId
 
 from chalicelib import clock, queue
 from devstack import services
-from infra.harness import Deployment
-from tests.conftest import DEPLOYED_ORIGIN, Client
-from tests.fake_openrouter import API_KEY
-from tests.test_generation import unique
-from tests.test_notifier import Listener
+from devstack.aws.harness import Deployment
+from tests.support import DEPLOYED_ORIGIN
+from tests.support.client import Client
+from tests.support.fake_openrouter import API_KEY
+from tests.support.jobs import unique
+from tests.support.listener import Listener
 
 JWT_SECRET = "the-deployed-stage-secret-which-differs-from-the-tests"
 REDIS_AUTH_TOKEN = "the-elasticache-auth-token"

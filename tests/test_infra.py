@@ -13,7 +13,7 @@ import yaml
 
 from chalicelib import settings
 from infra.topology import Resolver
-from tests.conftest import DEPLOYED_ORIGIN, STAGES
+from tests.support import DEPLOYED_ORIGIN, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = json.loads((ROOT / ".chalice" / "config.json").read_text())

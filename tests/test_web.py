@@ -1,74 +1,12 @@
 """The web client in a real browser (Debian's Chromium driven by Playwright)
 against the whole local stack: what a person does, step by step."""
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TIMEOUT_MS = 20_000
-WEB = Path(__file__).resolve().parent.parent / "web"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (make test installs Debian's chromium "
-                    "when it runs as root with apt-get)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def new_page(browser, stack):
-    contexts = []
-
-    def open_page():
-        context = browser.new_context(base_url=stack.url)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/")
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def register(page, name="Ada Lovelace"):
-    email = f"web-{time.monotonic_ns()}@example.com"
-    form = page.locator("#register-form")
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill("password123")
-    form.get_by_role("button", name="Register").click()
-    page.locator("#who").filter(has_text=name).wait_for()
-    return email
-
-
-def add_item(page, title, body, kind="Blog Post Outline"):
-    form = page.locator("#create-form")
-    form.get_by_label("Title").fill(title)
-    form.get_by_label("Type").select_option(kind)
-    form.get_by_label("Body (Markdown)").fill(body)
-    form.get_by_role("button", name="Add to library").click()
-    page.locator("#library .item", has_text=title).wait_for()
-
-
-def generate(page, prompt):
-    form = page.locator("#generate-form")
-    form.get_by_label("What should it be about?").fill(prompt)
-    form.get_by_label("Content type").select_option("Product Description")
-    form.get_by_role("button", name="Generate").click()
-    return page.locator("#jobs .job", has_text=prompt)
+from tests.support import ROOT
+from tests.support.web import TIMEOUT_MS, add_item, generate, register
 
 
 def test_a_person_registers_and_manages_the_library(new_page):
@@ -227,7 +165,7 @@ def test_the_docs_page_renders_the_api_description_offline(browser, stack):
 
 def test_every_module_of_the_client_is_served_as_javascript(stack):
     import requests
-    modules = sorted(WEB.glob("*.js"))
+    modules = sorted((ROOT / "web").glob("*.js"))
     served = {module.name: requests.get(f"{stack.url}/{module.name}", timeout=5)
               for module in modules}
     assert {name: (response.status_code, response.headers["Content-Type"])

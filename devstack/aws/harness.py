@@ -2,12 +2,12 @@
 AWS runs them, against real MongoDB, Redis and SQS servers.
 
 - each function is its bundle (deployment.zip) in processes of its own
-  (infra/functions.py), with exactly the environment the template gives it:
+  (devstack/aws/functions.py), with exactly the environment the template gives it:
   parameters, attributes and secret references resolved, Lambda's own
   variables, and nothing from the shell. One process serves one invocation
   at a time; a busy function gets another, and one that outlives its
   timeout is killed, as Lambda does.
-- the gateway (infra/api_gateway.py) answers what API Gateway would from
+- the gateway (devstack/aws/api_gateway/packaged.py) answers what API Gateway would from
   the template: REST proxy events (requestContext, stage, sourceIp) for the
   API function, the mock preflights Chalice wrote, and the Gateway Responses
   for unknown routes and failed functions.
@@ -26,13 +26,12 @@ from pathlib import Path
 
 import yaml
 
-from devstack.poller import Poller
-from devstack.services import die_with_parent, free_port, wait_until_listening
-from infra.api_gateway import Gateway
-from infra.functions import RUNTIME_PACKAGES, Function, FunctionError
+from devstack.aws.api_gateway.packaged import Gateway
+from devstack.aws.functions import RUNTIME_PACKAGES, Function, FunctionError
+from devstack.aws.poller import Poller
+from devstack.services import ROOT, die_with_parent, free_port, wait_until_listening
 from infra.topology import Topology, resources_of_type
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ai-content-generator/test"
 
 

@@ -21,13 +21,14 @@ import yaml
 
 from chalicelib import auth, notify
 from devstack import services
+from infra import harness
 from infra.topology import Topology
 from tests.conftest import DEPLOYED_ORIGIN, JWT_SECRET, ROOT
 from tests.test_notifier import Listener
 
 DOCKERFILE = ROOT / "notifier" / "Dockerfile"
 REDIS_AUTH_TOKEN = "the-image-tests-auth-token"
-SECRET_ARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:ai-content-generator/image"
+SECRET_ARN_PREFIX = "arn:aws:secretsmanager:us-east-1:000000000000:secret:image-"
 
 
 class Dockerfile:
@@ -129,22 +130,17 @@ def _clean_env(venv, home=None):
 
 
 def task_environment(packaged, secrets, redis_port):
-    """The notifier container's environment and secrets, resolved from the
-    packaged template as ECS resolves them."""
+    """The notifier container's environment and secrets from the packaged
+    template, as the harness starts it (ECS's way)."""
     template = yaml.safe_load(packaged["dev"].read_text())
-    topology = Topology(template, {"AppSecretArn": SECRET_ARN}, secrets,
-                        {"Redis": {"PrimaryEndPoint.Address": "127.0.0.1",
-                                   "PrimaryEndPoint.Port": str(redis_port)}})
     container = template["Resources"]["NotifierTaskDefinition"]["Properties"][
         "ContainerDefinitions"][0]
-    environment = {item["Name"]: str(topology.resolve(item["Value"]))
-                   for item in container["Environment"]}
-    # A secret's ValueFrom is `<secret ARN>:<JSON key>::`.
-    environment.update({item["Name"]: secrets[topology.resolve(item["ValueFrom"]).split(":")[-3]]
-                        for item in container.get("Secrets", [])})
-    # The test Redis does not speak ElastiCache's TLS.
-    environment["REDIS_URL"] = environment["REDIS_URL"].replace("rediss://", "redis://", 1)
-    return environment
+    arns = {item["ValueFrom"]["Ref"]: f"{SECRET_ARN_PREFIX}{item['Name']}"
+            for item in container["Secrets"]}
+    topology = Topology(template, arns, attributes={"Redis": {
+        "PrimaryEndPoint.Address": "127.0.0.1", "PrimaryEndPoint.Port": str(redis_port)}})
+    return harness.task_environment(template, topology.resolve, lambda SecretId: {
+        "SecretString": secrets[SecretId.removeprefix(SECRET_ARN_PREFIX)]})
 
 
 class VirtualenvImage:

@@ -45,7 +45,8 @@ def test_each_function_may_read_exactly_the_secrets_it_is_given(resources, funct
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
     (policy,) = [resource["Properties"] for resource in resources.values()
                  if resource["Type"] == "AWS::IAM::Policy"
-                 and resource["Properties"]["Roles"] == [{"Ref": role}]]
+                 and resource["Properties"]["Roles"] == [{"Ref": role}]
+                 and resource["Properties"]["PolicyName"] == "ReadSecrets"]
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Action"] == "secretsmanager:GetSecretValue"
     allowed = statement["Resource"] if isinstance(statement["Resource"], list) else [
@@ -75,6 +76,11 @@ def test_the_api_runs_in_the_vpc_by_a_parameter_with_https_and_mongodb_egress(aw
     assert vpc[0] == "ApiInVpc"
     assert vpc[1]["SecurityGroupIds"] == [{"Ref": "ApiSecurityGroup"}]
     assert vpc[2] == {"Ref": "AWS::NoValue"}
+    network = resources["ApiNetworkPolicy"]
+    assert network["Condition"] == "ApiInVpc"
+    assert network["Properties"]["Roles"] == [{"Ref": "ApiHandlerRole"}]
+    assert "ec2:CreateNetworkInterface" in network["Properties"]["PolicyDocument"][
+        "Statement"][0]["Action"]
     egress = resources["ApiSecurityGroup"]["Properties"]["SecurityGroupEgress"]
     assert {(rule["FromPort"], rule["ToPort"]) for rule in egress} == {(443, 443),
                                                                        (27017, 27017)}

@@ -64,7 +64,7 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
 LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "TZ",
-                    "AWS_ENDPOINT_URL_SQS"}
+                    "AWS_ENDPOINT_URL_SQS", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
 
 
 @pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])

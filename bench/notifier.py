@@ -129,7 +129,10 @@ def main():
                "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
                "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
                "CORS_ORIGIN": "http://localhost:3000",
-               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1"}
+               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
+               # One user and one address hold every socket measured.
+               "NOTIFIER_MAX_SOCKETS_PER_USER": "10000",
+               "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": "1000000"}
         from chalicelib import settings
         settings.use(settings.from_env(env))
         notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,

@@ -130,8 +130,10 @@ def main():
                "CORS_ORIGIN": "http://localhost:3000",
                "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
                "OPENROUTER_API_KEY": API_KEY, "OPENROUTER_BASE_URL": fake.url,
-               # One address registers every user of the benchmark.
-               "REGISTRATIONS_PER_IP_PER_MINUTE": str(USERS)}
+               # One address registers every user of the benchmark and holds
+               # their sockets.
+               "REGISTRATIONS_PER_IP_PER_MINUTE": str(USERS),
+               "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": str(USERS + 1)}
         from chalicelib import settings
         settings.use(settings.from_env(env))
         notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,

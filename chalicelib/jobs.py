@@ -1,27 +1,23 @@
-"""Generation jobs as the API offers them: submitting, the contract's views
-of a job, and saving a result. Every change of a job's state is in
+"""Generation jobs as the API offers them: submitting, reading and saving a
+result, answered in the contract's views. Every change of a job's state is in
 `lifecycle`."""
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pymongo
-from bson import ObjectId
 
-from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, queue,
-                        settings, validation)
+from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
+                        queue, settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
-
 
 def submit(user: dict, body: dict) -> dict:
     fields = validation.required_strings(body, ("prompt", "contentType"),
-                                         "Please provide prompt and contentType")
-    if fields["contentType"] not in validation.CONTENT_TYPES:
-        raise ApiError(400, INVALID_TYPE)
+                                         contract.MISSING_JOB_FIELDS)
+    validation.content_type(fields["contentType"], contract.invalid_job_content_type())
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
     job_id = str(uuid.uuid4())
@@ -42,30 +38,23 @@ def submit(user: dict, body: dict) -> dict:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
-        lifecycle.mark_error(job["jobId"], "The job could not be queued; please try again")
+        lifecycle.mark_error(job["jobId"], contract.NOT_QUEUED)
         metrics.job_finished("error")
-        raise ApiError(500, "Server error") from None
+        raise ApiError(500, contract.SERVER_ERROR) from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
     metrics.job_queued()
-    return {
-        "message": "Content generation job queued successfully",
-        "jobId": job["jobId"],
-        "status": "queued",
-        "delaySeconds": delay,
-        "scheduledFor": clock.iso(job["scheduledFor"]),
-        "estimatedCompletionTime": clock.iso(
-            job["scheduledFor"] + timedelta(seconds=lifecycle.ESTIMATED_AI_SECONDS)),
-    }
+    return contract.job_queued(job, delay, job["scheduledFor"] + timedelta(
+        seconds=lifecycle.ESTIMATED_AI_SECONDS))
 
 
 def list_for(user: dict) -> list:
     cursor = db.get().jobs.find({"userId": user["_id"]}).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [document(job) for job in cursor]
+    return [contract.JOB(job) for job in cursor]
 
 
 def status_for(user: dict, job_id: str) -> dict:
-    return _status_view(_owned(user, job_id))
+    return contract.JOB_STATUS(_owned(user, job_id))
 
 
 def cancel(user: dict, job_id: str) -> dict:
@@ -74,38 +63,26 @@ def cancel(user: dict, job_id: str) -> dict:
     logs.add(jobId=job_id)
     cancelled = lifecycle.cancel(job_id, user["_id"])
     if not cancelled.taken:
-        raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])
+        raise ApiError(400, contract.JOB_FINISHED, currentStatus=_owned(user, job_id)["status"])
     log.info("job %s: cancelled by its owner", job_id)
-    if not notify.job_completed(event_payload(cancelled.job)):
+    if not notify.job_completed(contract.job_completed(cancelled.job)):
         # A worker can reach Redis: it sends the event when this message arrives.
         lifecycle.owe_announcement(job_id)
         queue.send_job(job_id, 0)
-    return _status_view(cancelled.job)
-
-
-def _status_view(job: dict) -> dict:
-    view = {key: job[key] for key in ("jobId", "status", "contentType", "prompt")}
-    view["scheduledFor"] = clock.iso(job["scheduledFor"])
-    view["createdAt"] = clock.iso(job["createdAt"])
-    for key in ("generatedContent", "error"):
-        if key in job:
-            view[key] = job[key]
-    if "completedAt" in job:
-        view["completedAt"] = clock.iso(job["completedAt"])
-    return {**view, **_spend(job)}
+    return contract.JOB_STATUS(cancelled.job)
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
     fields = validation.strings(body, "title")
     job = _owned(user, job_id)
     if job["status"] != "completed":
-        raise ApiError(400, "Cannot save content from incomplete job",
+        raise ApiError(400, contract.JOB_INCOMPLETE,
                        currentStatus=job["status"])
     if not job.get("generatedContent"):
-        raise ApiError(400, "No generated content available")
+        raise ApiError(400, contract.NO_GENERATED_CONTENT)
     title = fields.get("title", "").strip() or default_title(job["prompt"])
     saved = content.insert(user, title, job["contentType"], job["generatedContent"])
-    return {"message": "Content saved successfully", "content": content.public(saved)}
+    return contract.saved(saved)
 
 
 def default_title(prompt: str) -> str:
@@ -113,29 +90,6 @@ def default_title(prompt: str) -> str:
     if len(words) <= 60:
         return words
     return words[:57].rsplit(" ", 1)[0] + "..."
-
-
-def document(job: dict) -> dict:
-    """The stored job as the contract lists it; claim bookkeeping stays inside."""
-    view = {"_id": str(job["_id"])}
-    for key in ("jobId", "userId", "prompt", "contentType", "status",
-                "generatedContent", "error", "scheduledFor", "completedAt",
-                "createdAt", "updatedAt"):
-        if key not in job:
-            continue
-        value = job[key]
-        if isinstance(value, datetime):
-            value = clock.iso(value)
-        elif isinstance(value, ObjectId):
-            value = str(value)
-        view[key] = value
-    view["__v"] = job.get("__v", 0)
-    return {**view, **_spend(job)}
-
-
-def _spend(job: dict) -> dict:
-    """`usage` and `model`, additions to the contract's job, when known."""
-    return {key: job[key] for key in ("usage", "model") if job.get(key)}
 
 
 def usage_totals(user: dict) -> dict:
@@ -154,18 +108,6 @@ def usage_totals(user: dict) -> dict:
     return totals
 
 
-def event_payload(job: dict) -> dict:
-    """`job_completed` as the contract defines it: status completed or failed."""
-    payload = {"userId": str(job["userId"]), "jobId": job["jobId"],
-               "status": "completed" if job["status"] == "completed" else "failed"}
-    if job["status"] == "completed":
-        payload["generatedContent"] = job["generatedContent"]
-    else:
-        payload["error"] = job["error"]
-    payload["completedAt"] = clock.iso(job["completedAt"])
-    return payload
-
-
 def finished_since(user_id, since, limit: int) -> list:
     """The user's jobs finished after `since`, oldest first."""
     return list(db.get().jobs.find(
@@ -179,5 +121,5 @@ def _owned(user, job_id):
     # embedded server's explain reports a scan for jobId and userId together).
     job = db.get().jobs.find_one({"jobId": job_id}) if isinstance(job_id, str) else None
     if job is None or job["userId"] != user["_id"]:
-        raise ApiError(404, "Job not found")
+        raise ApiError(404, contract.JOB_NOT_FOUND)
     return job

@@ -1,12 +1,14 @@
 """The API described as an OpenAPI 3 document: the contract's paths, bodies,
 statuses and exact messages, plus what the service does beyond it (marked
-`x-addition`). Messages and caps are taken from the modules that produce
-them, so the description cannot drift from the behaviour."""
+`x-addition`). Messages, content types and schemas are the contract
+module's and caps are validation's, so the description cannot drift from the
+behaviour."""
 import copy
 import functools
 from pathlib import Path
 
-from chalicelib import errors, jobs, lifecycle, limits, validation
+from chalicelib import contract, validation
+from chalicelib.contract import obj as _object, ref as _ref
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
 
@@ -31,22 +33,21 @@ DOCS_PAGE = """<!doctype html>
 DOCS_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
 
-DESCRIPTION = """The REST API of the AI Content Generator, as its contract
+DESCRIPTION = f"""The REST API of the AI Content Generator, as its contract
 (`api-reference.md`, version 1.0.0) defines it. Every error body is
-`{"message": ...}`.
+`{{"message": ...}}`.
 
 Beyond the contract (marked `x-addition`): a malformed JSON body is 400
-`Malformed JSON body`, a body that is not an object 400 `Request body must be a
-JSON object`, a wrong Content-Type 415, a body over 256 KiB 413 `Request body
-too large`, an unknown route 404 `Not found` and a wrong method 405 `Method not
-allowed`. Every field must be a string with a cap (`<field> must be a string`,
-`<field> must be at most N characters`); a required field given as null counts
-as missing.
+`{contract.MALFORMED_JSON}`, a body that is not an object 400 `{contract.NOT_AN_OBJECT}`,
+a wrong Content-Type 415, a body over 256 KiB 413 `{contract.BODY_TOO_LARGE}`, an
+unknown route 404 `{contract.NOT_FOUND}` and a wrong method 405
+`{contract.METHOD_NOT_ALLOWED}`. Every field must be a string with a cap
+(`{contract.not_a_string("<field>")}`, `{contract.too_long("<field>", "N")}`); a
+required field given as null counts as missing.
 
-Real-time `job_completed` events are sent over Socket.IO, which OpenAPI does
-not describe: see the contract's section 7."""
-
-STATUSES = (*lifecycle.UNFINISHED, *lifecycle.FINISHED)
+Real-time `job_completed` and `job_progress` events are sent over Socket.IO,
+which OpenAPI does not describe: see the contract's section 7 and the
+JobCompleted and JobProgress schemas."""
 
 
 def document(request=None) -> dict:
@@ -79,7 +80,7 @@ def _document() -> dict:
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"}},
-            "schemas": _schemas(),
+            "schemas": contract.schemas(),
         },
         "security": [{"bearerAuth": []}],
     }
@@ -93,21 +94,20 @@ def _paths():
                           "password": _string("password", 1)},
                          ["name", "email", "password"]),
             responses={201: _json("Registered: the user and a token", _ref("Credentials")),
-                       400: _messages(["Please provide all fields", "User already exists"],
-                                      ["Please provide a valid email",
-                                       "password must be at most 72 bytes",
+                       400: _messages([contract.MISSING_FIELDS, contract.USER_EXISTS],
+                                      [contract.INVALID_EMAIL, contract.PASSWORD_TOO_LONG,
                                        *_typed("name", "email", "password")], body=True),
-                       429: _throttled([limits.TOO_MANY_REQUESTS])},
+                       429: _throttled([contract.TOO_MANY_REQUESTS])},
             server_error=True)},
         "/auth/login": {"post": _operation(
             "auth", "login", "Login user", public=True,
             body=_object({"email": _string("email"), "password": _string("password")},
                          ["email", "password"]),
             responses={200: _json("Logged in: the user and a token", _ref("Credentials")),
-                       400: _messages([], ["Please provide all fields",
+                       400: _messages([], [contract.MISSING_FIELDS,
                                            *_typed("email", "password")], body=True),
-                       401: _messages(["Invalid credentials"]),
-                       429: _throttled([limits.TOO_MANY_REQUESTS, limits.LOGIN_LOCKED])},
+                       401: _messages([contract.INVALID_CREDENTIALS]),
+                       429: _throttled([contract.TOO_MANY_REQUESTS, contract.LOGIN_LOCKED])},
             server_error=True)},
         "/auth/me": {"get": _operation(
             "auth", "me", "Get current user profile",
@@ -128,8 +128,8 @@ def _paths():
                               "type": _ref("ContentType"),
                               "body": _string("body", 1)}, ["title", "type", "body"]),
                 responses={201: _json("The stored item", _ref("Content")),
-                           400: _messages(["Please provide all fields",
-                                           "Invalid content type"],
+                           400: _messages([contract.MISSING_FIELDS,
+                                           contract.INVALID_CONTENT_TYPE],
                                           _typed("title", "type", "body"), body=True)},
                 server_error=True),
         },
@@ -142,18 +142,18 @@ def _paths():
                               "body": _string("body", 1)}, []),
                 optional_body=True,
                 responses={200: _json("The updated item", _ref("Content")),
-                           400: _messages([], ["Invalid content type",
-                                               *[f"{name} cannot be empty"
+                           400: _messages([], [contract.INVALID_CONTENT_TYPE,
+                                               *[contract.cannot_be_empty(name)
                                                  for name in ("title", "type", "body")],
                                                *_typed("title", "type", "body")],
                                           body=True),
-                           404: _messages(["Content not found"])},
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
             "delete": _operation(
                 "content", "deleteContent", "Delete content by ID",
                 responses={200: _json("The id of the deleted item", _object(
                     {"id": {"type": "string"}}, ["id"])),
-                           404: _messages(["Content not found"])},
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
         },
         "/generate-content": {
@@ -164,10 +164,10 @@ def _paths():
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),
-                           400: _messages(["Please provide prompt and contentType",
-                                           jobs.INVALID_TYPE],
+                           400: _messages([contract.MISSING_JOB_FIELDS,
+                                           contract.invalid_job_content_type()],
                                           _typed("prompt", "contentType"), body=True),
-                           429: _throttled(pattern="^(Active|Daily) generation limit reached: ")},
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
                 server_error=True),
             "get": _operation(
                 "generation", "listJobs", "Get all user's generation jobs",
@@ -180,7 +180,7 @@ def _paths():
                 "generation", "jobStatus", "Get specific job status",
                 responses={200: _json("The job's status, and its result once finished",
                                       _ref("JobStatus")),
-                           404: _messages(["Job not found"])},
+                           404: _messages([contract.JOB_NOT_FOUND])},
                 server_error=True),
         },
         "/generate-content/{jobId}/save": {
@@ -191,21 +191,21 @@ def _paths():
                                         "Defaults to a title derived from the prompt"}}, []),
                 optional_body=True,
                 responses={201: _json("Saved to the library", _ref("Saved")),
-                           400: _messages(["Cannot save content from incomplete job",
-                                           "No generated content available"],
+                           400: _messages([contract.JOB_INCOMPLETE,
+                                           contract.NO_GENERATED_CONTENT],
                                           _typed("title"), body=True),
-                           404: _messages(["Job not found"])},
+                           404: _messages([contract.JOB_NOT_FOUND])},
                 server_error=True),
         },
         "/generate-content/{jobId}/cancel": {
             "parameters": [_path_id("jobId", "UUID of a queued or processing job")],
             "post": {**_operation(
                 "generation", "cancelJob", "Stop a queued or processing job",
-                responses={200: _json("The job, now failed with \"Cancelled by the user\"; "
+                responses={200: _json(f"The job, now failed with \"{contract.CANCELLED}\"; "
                                       "job_completed (failed) is emitted",
                                       _ref("JobStatus")),
-                           400: _messages([], ["Job already finished"]),
-                           404: _messages(["Job not found"])},
+                           400: _messages([], [contract.JOB_FINISHED]),
+                           404: _messages([contract.JOB_NOT_FOUND])},
                 server_error=True), "x-addition": True},
         },
         "/usage": {"get": {**_operation(
@@ -234,13 +234,13 @@ def _operation(tag, operation_id, summary, responses, body=None, optional_body=F
     documented = {str(status): response for status, response in responses.items()}
     if not public:
         documented["401"] = _messages(
-            ["Not authorized, no token", "Not authorized", "User not found",
-             *(["User not authorized"] if owner else [])])
+            [contract.NO_TOKEN, contract.NOT_AUTHORIZED, contract.USER_NOT_FOUND,
+             *([contract.NOT_OWNER] if owner else [])])
     if body is not None:
-        documented["413"] = _messages([], ["Request body too large"], addition=True)
-        documented["415"] = _messages([], [errors.CHALICE_MESSAGES[415]], addition=True)
+        documented["413"] = _messages([], [contract.BODY_TOO_LARGE], addition=True)
+        documented["415"] = _messages([], [contract.WRONG_MEDIA_TYPE], addition=True)
     if server_error:
-        documented["500"] = _messages(["Server error"])
+        documented["500"] = _messages([contract.SERVER_ERROR])
     operation = {"tags": [tag], "operationId": operation_id, "summary": summary,
                  "responses": dict(sorted(documented.items()))}
     if public:
@@ -258,17 +258,17 @@ def _addition(operation_id, summary, responses):
             "security": [], "x-addition": True, "responses": responses}
 
 
-def _messages(contract, additions=(), body=False, addition=False):
+def _messages(agreed, additions=(), body=False, addition=False):
     """A `{"message"}` response whose message is one of the listed ones: the
     contract's, then those beyond it."""
     if body:
-        additions = [*additions, "Malformed JSON body", "Request body must be a JSON object",
-                     errors.CHALICE_MESSAGES[400]]
-    lines = [f"`{message}`" for message in contract]
+        additions = [*additions, contract.MALFORMED_JSON, contract.NOT_AN_OBJECT,
+                     contract.BAD_REQUEST]
+    lines = [f"`{message}`" for message in agreed]
     lines += [f"`{message}` (beyond the contract)" for message in additions]
     response = {"description": "; ".join(lines), "content": {"application/json": {
         "schema": {"allOf": [_ref("Error"),
-                             {"properties": {"message": {"enum": [*contract, *additions]}}}]}}}}
+                             {"properties": {"message": {"enum": [*agreed, *additions]}}}]}}}}
     if addition:
         response["x-addition"] = True
     return response
@@ -287,11 +287,11 @@ def _throttled(messages=(), pattern=None):
 
 def _typed(*names):
     return [message for name in names
-            for message in (f"{name} must be a string", *_caps(name))]
+            for message in (contract.not_a_string(name), *_caps(name))]
 
 
 def _caps(name):
-    return [f"{name} must be at most {validation.LIMITS[name]} characters"]
+    return [contract.too_long(name, validation.LIMITS[name])]
 
 
 def _string(name, min_length=0, string_format=None):
@@ -303,13 +303,6 @@ def _string(name, min_length=0, string_format=None):
     return schema
 
 
-def _object(properties, required):
-    schema = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
-
 def _path_id(name, description):
     return {"name": name, "in": "path", "required": True, "description": description,
             "schema": {"type": "string"}}
@@ -317,70 +310,3 @@ def _path_id(name, description):
 
 def _json(description, schema):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _schemas():
-    string, stamp = {"type": "string"}, {"type": "string", "format": "date-time"}
-    content_type = _ref("ContentType")
-    status = {"type": "string", "enum": list(STATUSES)}
-    version, number = {"type": "integer"}, {"type": "number"}
-    # Additions on a job that reports usage: its tokens, cost and model.
-    spend = {"usage": {**_object({"promptTokens": version, "completionTokens": version,
-                                  "totalTokens": version, "cost": number}, []),
-                       "x-addition": True},
-             "model": {**string, "description": "The model that answered",
-                       "x-addition": True}}
-    return {
-        "ContentType": {"type": "string", "enum": list(validation.CONTENT_TYPES)},
-        "Error": _object({"message": string, "currentStatus": {
-            **status, "description": "Only when saving a job that is not completed, or "
-                                     "cancelling one that has finished"}},
-            ["message"]),
-        "Credentials": _object({"_id": string, "name": string, "email": string,
-                                "token": string}, ["_id", "name", "email", "token"]),
-        "Profile": _object({"_id": string, "name": string, "email": string,
-                            "status": {"type": "string", "enum": ["active", "inactive"]},
-                            "__v": version}, ["_id", "name", "email", "status", "__v"]),
-        "Content": _object({"_id": string, "userId": string, "title": string,
-                            "type": content_type, "body": string, "createdAt": stamp,
-                            "updatedAt": stamp, "__v": version},
-                           ["_id", "userId", "title", "type", "body", "createdAt",
-                            "updatedAt", "__v"]),
-        "JobQueued": _object({"message": {"type": "string", "enum": [
-                                  "Content generation job queued successfully"]},
-                              "jobId": string, "status": {"type": "string", "enum": ["queued"]},
-                              "delaySeconds": version, "scheduledFor": stamp,
-                              "estimatedCompletionTime": stamp},
-                             ["message", "jobId", "status", "delaySeconds", "scheduledFor",
-                              "estimatedCompletionTime"]),
-        "JobStatus": _object({"jobId": string, "status": status, "contentType": content_type,
-                              "prompt": string, "scheduledFor": stamp, "createdAt": stamp,
-                              "generatedContent": string, "error": string,
-                              "completedAt": stamp, **spend},
-                             ["jobId", "status", "contentType", "prompt", "scheduledFor",
-                              "createdAt"]),
-        "Job": _object({"_id": string, "jobId": string, "userId": string, "prompt": string,
-                        "contentType": content_type, "status": status,
-                        "generatedContent": string, "error": string, "scheduledFor": stamp,
-                        "completedAt": stamp, "createdAt": stamp, "updatedAt": stamp,
-                        "__v": version, **spend},
-                       ["_id", "jobId", "userId", "prompt", "contentType", "status",
-                        "scheduledFor", "createdAt", "updatedAt", "__v"]),
-        "Usage": _object({"activeJobs": version, "maxActiveJobs": version,
-                          "jobsLast24h": version, "maxJobsPerDay": version,
-                          "nextSlotAt": {**stamp, "nullable": True},
-                          "month": _object({"start": stamp, "jobs": version,
-                                            "promptTokens": version,
-                                            "completionTokens": version,
-                                            "totalTokens": version, "cost": number},
-                                           ["start", "jobs", "promptTokens",
-                                            "completionTokens", "totalTokens", "cost"])},
-                         ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
-                          "nextSlotAt", "month"]),
-        "Saved": _object({"message": {"type": "string", "enum": ["Content saved successfully"]},
-                          "content": _ref("Content")}, ["message", "content"]),
-    }

@@ -4,9 +4,8 @@ Only strings pass, so no MongoDB operator such as {"$gt": ""} can reach a query.
 """
 import json
 
+from chalicelib import contract
 from chalicelib.errors import ApiError
-
-CONTENT_TYPES = ("Blog Post Outline", "Product Description", "Social Media Caption")
 
 LIMITS = {
     "name": 100,
@@ -28,9 +27,9 @@ def json_body(request) -> dict:
     try:
         body = json.loads(raw)
     except ValueError:
-        raise ApiError(400, "Malformed JSON body") from None
+        raise ApiError(400, contract.MALFORMED_JSON) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
+        raise ApiError(400, contract.NOT_AN_OBJECT)
     return body
 
 
@@ -53,10 +52,17 @@ def required_strings(body: dict, names, message) -> dict:
 
 def string(name, value):
     if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
+        raise ApiError(400, contract.not_a_string(name))
     if len(value) > LIMITS[name]:
-        raise ApiError(400, f"{name} must be at most {LIMITS[name]} characters")
+        raise ApiError(400, contract.too_long(name, LIMITS[name]))
     return value
+
+
+def content_type(name: str, message: str) -> str:
+    """`name` if it is one of the contract's content types; else `message`."""
+    if name not in contract.CONTENT_TYPES:
+        raise ApiError(400, message)
+    return name
 
 
 def normalised_email(email: str) -> str:
@@ -65,12 +71,12 @@ def normalised_email(email: str) -> str:
     try:
         checked = email_validator.validate_email(email, check_deliverability=False)
     except email_validator.EmailNotValidError:
-        raise ApiError(400, "Please provide a valid email") from None
+        raise ApiError(400, contract.INVALID_EMAIL) from None
     return checked.normalized.lower()
 
 
 def password(value: str) -> str:
     # bcrypt reads at most 72 bytes; longer passwords would be cut silently.
     if len(value.encode()) > 72:
-        raise ApiError(400, "password must be at most 72 bytes")
+        raise ApiError(400, contract.PASSWORD_TOO_LONG)
     return value

@@ -19,8 +19,6 @@ from notifier.relay import Relay
 
 log = logging.getLogger("notifier")
 
-TOO_MANY_FOR_USER = "Too many sockets for this user"
-TOO_MANY_FROM_ADDRESS = "Too many sockets from this address"
 CATCH_UP_LIMIT = 50
 # A worker writes the result before it publishes the event, so an event
 # lost with the subscription may belong to a job finished a little earlier.
@@ -59,11 +57,11 @@ def create_server(async_mode) -> socketio.AsyncServer:
         # sockets racing through authentication cannot pass the cap together.
         address = guard.client_address(environ, config.notifier_trusted_proxies)
         if not per_address.take(address):
-            _refuse(TOO_MANY_FROM_ADDRESS)
+            _refuse(contract.TOO_MANY_SOCKETS_FROM_ADDRESS)
         try:
             user_id, expires_at = await _authenticate(data)
             if not per_user.take(user_id):
-                _refuse(TOO_MANY_FOR_USER)
+                _refuse(contract.TOO_MANY_SOCKETS_FOR_USER)
         except BaseException:
             per_address.release(address)
             raise

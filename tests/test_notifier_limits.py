@@ -11,9 +11,8 @@ import requests
 import socketio
 import websockets.sync.client
 
-from chalicelib import db
+from chalicelib import contract, db
 from devstack.services import StackProcess
-from notifier.server import TOO_MANY_FOR_USER, TOO_MANY_FROM_ADDRESS
 from tests.test_notifier import Listener, Notifier, insert_finished, received
 
 CONNECT_TIMEOUT = 1
@@ -71,14 +70,16 @@ def test_a_socket_over_the_per_user_cap_is_refused(held, api, opened):
     user, address = api.register(), next(_addresses)
     for _ in range(3):
         connect(held, user["token"], next(_addresses), opened)
-    assert refusal(held, user["token"], next(_addresses)) == TOO_MANY_FOR_USER
+    assert refusal(held, user["token"], next(_addresses)) == \
+        contract.TOO_MANY_SOCKETS_FOR_USER
 
 
 def test_a_socket_over_the_per_address_cap_is_refused(held, api, opened):
     address = next(_addresses)
     for _ in range(3):
         connect(held, api.register()["token"], address, opened)
-    assert refusal(held, api.register()["token"], address) == TOO_MANY_FROM_ADDRESS
+    assert refusal(held, api.register()["token"], address) == \
+        contract.TOO_MANY_SOCKETS_FROM_ADDRESS
 
 
 def test_a_closed_socket_frees_its_place_under_the_cap(held, api, opened):
@@ -100,7 +101,7 @@ def test_a_closed_socket_frees_its_place_under_the_cap(held, api, opened):
 def test_a_refused_token_takes_no_place_under_the_address_cap(held, api, opened):
     address = next(_addresses)
     for _ in range(3):
-        assert refusal(held, "not-a-jwt", address) == "Not authorized"
+        assert refusal(held, "not-a-jwt", address) == contract.NOT_AUTHORIZED
     assert connect(held, api.register()["token"], address, opened).client.connected
 
 
@@ -109,8 +110,8 @@ def test_behind_the_proxy_the_address_is_the_one_it_appended(held, api, opened):
     for forged in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
         connect(held, api.register()["token"], address, opened,
                 forwarded=f"{forged}, {address}")
-    assert refusal(held, api.register()["token"], address,
-                   forwarded=f"10.0.0.4, {address}") == TOO_MANY_FROM_ADDRESS
+    assert refusal(held, api.register()["token"], address, forwarded=f"10.0.0.4, {address}") \
+        == contract.TOO_MANY_SOCKETS_FROM_ADDRESS
 
 
 def test_without_a_proxy_the_address_is_the_peers_whatever_it_forwards(api, opened, tmp_path,
@@ -120,7 +121,7 @@ def test_without_a_proxy_the_address_is_the_peers_whatever_it_forwards(api, open
         for _ in range(3):
             connect(notifier.url, api.register()["token"], next(_addresses), opened)
         assert refusal(notifier.url, api.register()["token"], next(_addresses)) == \
-            TOO_MANY_FROM_ADDRESS
+            contract.TOO_MANY_SOCKETS_FROM_ADDRESS
     finally:
         for listener in opened:
             listener.close()
@@ -176,7 +177,7 @@ def test_a_packet_over_the_size_limit_ends_the_session(held):
 def test_a_packet_within_the_size_limit_is_read(held):
     with websocket(held) as socket:
         socket.send("40" + json.dumps({"token": "x" * 900}))
-        assert json.loads(socket.recv(timeout=5)[2:]) == {"message": "Not authorized"}
+        assert json.loads(socket.recv(timeout=5)[2:]) == {"message": contract.NOT_AUTHORIZED}
 
 
 def test_catch_up_on_connect_is_rate_limited_per_user(held, api, opened):

@@ -84,7 +84,7 @@ def test_a_person_registers_and_manages_the_library(new_page):
         .inner_text() == "everywhere"
 
     page.get_by_label("Search the library").fill("sunny")
-    page.wait_for_function("document.querySelectorAll('#library .item').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#library .item').length === 1")
     assert page.locator("#library .item h3").all_inner_texts() == ["Summer campaign"]
 
     item = page.locator("#library .item", has_text="Summer campaign")
@@ -254,7 +254,9 @@ def test_the_type_selects_fill_when_the_api_description_arrives(browser, stack):
         while not held:
             page.wait_for_timeout(50)
         held[0].continue_()
-        page.wait_for_function("[...document.querySelectorAll('select.content-types')]"
+        # A function, not an expression: the page's CSP forbids the eval an
+        # expression would need.
+        page.wait_for_function("() => [...document.querySelectorAll('select.content-types')]"
                                ".every((select) => select.options.length > 0)")
         assert [select.locator("option").all_inner_texts()
                 for select in selects.all()] == [listed, listed]

@@ -73,7 +73,9 @@ async def measure(url, owner, other, notifier_pid):
 
 
 def main():
-    with notifier_stage() as (url, notifier_pid):
+    # One user and one address hold every socket measured.
+    with notifier_stage(NOTIFIER_MAX_SOCKETS_PER_USER="10000",
+                        NOTIFIER_MAX_SOCKETS_PER_ADDRESS="1000000") as (url, notifier_pid):
         owner, other = register(2)
         asyncio.run(measure(url, owner, other, notifier_pid))
 

@@ -112,9 +112,10 @@ def main():
     from tests.support.fake_openrouter import API_KEY
     fake = fake_ai()
     try:
-        # One address registers every user of the benchmark.
+        # One address registers every user of the benchmark and holds their sockets.
         with notifier_stage(OPENROUTER_API_KEY=API_KEY, OPENROUTER_BASE_URL=fake.url,
-                            REGISTRATIONS_PER_IP_PER_MINUTE=str(USERS)) as (url, notifier_pid):
+                            REGISTRATIONS_PER_IP_PER_MINUTE=str(USERS),
+                            NOTIFIER_MAX_SOCKETS_PER_ADDRESS=str(USERS + 1)) as (url, notifier_pid):
             asyncio.run(measure(url, register(USERS), fake, notifier_pid))
     finally:
         fake.stop()

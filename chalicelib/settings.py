@@ -53,6 +53,12 @@ NUMBERS = {
     "LOGIN_LOCKOUT_SECONDS": (900, 1, 86400),
     "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": (30, 1, 1000000),
     "REGISTRATIONS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "NOTIFIER_CONNECT_TIMEOUT_SECONDS": (5, 1, 60),
+    "NOTIFIER_MAX_SOCKETS_PER_USER": (10, 1, 10000),
+    "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": (100, 1, 1000000),
+    "NOTIFIER_MAX_PACKET_BYTES": (4096, 1024, 1000000),
+    "NOTIFIER_TRUSTED_PROXIES": (0, 0, 5),
+    "CATCH_UPS_PER_USER_PER_MINUTE": (10, 1, 10000),
 }
 
 
@@ -90,6 +96,12 @@ class Settings:
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
+    notifier_connect_timeout_seconds: int
+    notifier_max_sockets_per_user: int
+    notifier_max_sockets_per_address: int
+    notifier_max_packet_bytes: int
+    notifier_trusted_proxies: int
+    catch_ups_per_user_per_minute: int
 
     @property
     def offline_ai(self) -> bool:
@@ -233,6 +245,12 @@ def from_env(env) -> Settings:
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
         login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
+        notifier_connect_timeout_seconds=_number(env, "NOTIFIER_CONNECT_TIMEOUT_SECONDS"),
+        notifier_max_sockets_per_user=_number(env, "NOTIFIER_MAX_SOCKETS_PER_USER"),
+        notifier_max_sockets_per_address=_number(env, "NOTIFIER_MAX_SOCKETS_PER_ADDRESS"),
+        notifier_max_packet_bytes=_number(env, "NOTIFIER_MAX_PACKET_BYTES"),
+        notifier_trusted_proxies=_number(env, "NOTIFIER_TRUSTED_PROXIES"),
+        catch_ups_per_user_per_minute=_number(env, "CATCH_UPS_PER_USER_PER_MINUTE"),
     )
 
 

@@ -360,6 +360,31 @@ def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(a
         assert getattr(defaults, variable.lower()) == default
 
 
+NOTIFIER_LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "NotifierMaxSocketsPerUser",
+                   "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": "NotifierMaxSocketsPerAddress",
+                   "NOTIFIER_CONNECT_TIMEOUT_SECONDS": "NotifierConnectTimeoutSeconds",
+                   "NOTIFIER_MAX_PACKET_BYTES": "NotifierMaxPacketBytes",
+                   "CATCH_UPS_PER_USER_PER_MINUTE": "CatchUpsPerUserPerMinute"}
+
+
+def notifier_environment(resources):
+    container = resources["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    return {item["Name"]: item["Value"] for item in container["Environment"]}
+
+
+def test_the_notifiers_limits_reach_its_task_as_parameters_with_the_settings_bounds(aws):
+    environment = notifier_environment(aws["Resources"])
+    for variable, name in NOTIFIER_LIMITS.items():
+        default, low, high = settings.NUMBERS[variable]
+        assert environment[variable] == {"Ref": name}
+        assert aws["Parameters"][name] == {"Type": "Number", "Default": default,
+                                           "MinValue": low, "MaxValue": high}
+
+
+def test_the_notifier_trusts_only_the_address_its_load_balancer_appends(aws):
+    assert notifier_environment(aws["Resources"])["NOTIFIER_TRUSTED_PROXIES"] == "1"
+
+
 def alarms(resources):
     return {name: resource["Properties"] for name, resource in resources.items()
             if resource["Type"] == "AWS::CloudWatch::Alarm"}

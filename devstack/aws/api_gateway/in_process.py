@@ -16,6 +16,11 @@ from chalicelib import contract, settings
 from chalicelib.errors import MAX_BODY_BYTES
 from devstack.aws.api_gateway import http_response
 
+# The web client's security headers, written once for every host of it
+# (here, and the CDN's response headers policy in AWS).
+WEB_HEADERS = json.loads(
+    (Path(__file__).resolve().parent.parent / "infra" / "web-headers.json").read_text())
+
 
 # The ASGI path is decoded, and Chalice's route matcher parses it as a URL
 # again: a decoded "?" or "#" in an id would cut the path short (POST
@@ -70,7 +75,8 @@ class ChaliceGateway:
             await _send(send, 404, {"message": contract.NOT_FOUND})
             return
         kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
-        await _send_raw(send, 200, static.read_bytes(), [("content-type", kind)])
+        await _send_raw(send, 200, static.read_bytes(),
+                        [("content-type", kind), *WEB_HEADERS.items()])
 
     def _static_file(self, path):
         if self._static_dir is None:

@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, content, errors, jobs, limits, logs, settings, worker
+from chalicelib import auth, content, errors, export, jobs, limits, logs, settings, voices, worker
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
@@ -63,6 +63,34 @@ def update_content(content_id):
 @app.route("/content/{content_id}", methods=["DELETE"])
 def delete_content(content_id):
     return content.delete(_user(), content_id)
+
+
+@app.route("/content/{content_id}/export", methods=["GET"])
+def export_content(content_id):
+    text, headers = export.export(_user(), content_id, app.current_request.query_params or {})
+    return Response(text, headers=headers)
+
+
+@app.route("/voices", methods=["GET"])
+def list_voices():
+    return voices.list_for(_user())
+
+
+@app.route("/voices", methods=["POST"])
+def create_voice():
+    user = _user()
+    return Response(voices.create(user, _body()), status_code=201)
+
+
+@app.route("/voices/{voice_id}", methods=["PUT"])
+def update_voice(voice_id):
+    user = _user()
+    return voices.update(user, voice_id, _body())
+
+
+@app.route("/voices/{voice_id}", methods=["DELETE"])
+def delete_voice(voice_id):
+    return voices.delete(_user(), voice_id)
 
 
 @app.route("/generate-content", methods=["POST"])

@@ -51,7 +51,7 @@ def update(user: dict, content_id: str, body: dict) -> dict:
             raise ApiError(400, f"{name} cannot be empty")
     if "type" in fields and fields["type"] not in validation.CONTENT_TYPES:
         raise ApiError(400, "Invalid content type")
-    item = _owned(user, content_id)
+    item = owned(user, content_id)
     if not fields:
         return public(item)
     # An update and a read rather than one find_one_and_update: the embedded
@@ -68,7 +68,7 @@ def update(user: dict, content_id: str, body: dict) -> dict:
 
 
 def delete(user: dict, content_id: str) -> dict:
-    item = _owned(user, content_id)
+    item = owned(user, content_id)
     db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]})
     return {"id": str(item["_id"])}
 
@@ -86,7 +86,7 @@ def public(item: dict) -> dict:
     }
 
 
-def _owned(user, content_id):
+def owned(user, content_id):
     key = db.object_id(content_id)
     item = db.get().contents.find_one({"_id": key}) if key else None
     if item is None:

@@ -6,7 +6,7 @@ import copy
 import functools
 from pathlib import Path
 
-from chalicelib import errors, jobs, lifecycle, limits, validation
+from chalicelib import errors, export, jobs, lifecycle, limits, validation, voices
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
 
@@ -73,6 +73,8 @@ def _document() -> dict:
         "info": {"title": "AI Content Generator API", "version": "1.0.0",
                  "description": DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "content"}, {"name": "generation"},
+                 {"name": "voices", "x-addition": True,
+                  "description": "Brand voices a generation can follow."},
                  {"name": "documentation", "x-addition": True,
                   "description": "This description and its human-readable page."}],
         "paths": _paths(),
@@ -156,6 +158,22 @@ def _paths():
                            404: _messages(["Content not found"])},
                 owner=True, server_error=True),
         },
+        "/content/{id}/export": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "get": {**_operation(
+                "content", "exportContent", "Download an item as Markdown or sanitised HTML",
+                parameters=[{"name": "format", "in": "query", "required": False,
+                             "description": "md (the default) or html",
+                             "schema": {"type": "string", "enum": list(export.FORMATS)}}],
+                responses={200: {"description": "The item as a file named from its title "
+                                                "(Content-Disposition: attachment)",
+                                 "content": {kind.split(";")[0]: {"schema": {"type": "string"}}
+                                             for kind in export.FORMATS.values()}},
+                           400: _messages([], [export.UNKNOWN_FORMAT]),
+                           404: _messages(["Content not found"])},
+                owner=True, server_error=True), "x-addition": True},
+        },
+        **_voice_paths(),
         "/generate-content": {
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
@@ -226,6 +244,45 @@ def _paths():
             "docsRenderer", "The page's renderer (Redoc, vendored)",
             {"200": {"description": "JavaScript",
                      "content": {"text/javascript": {"schema": {"type": "string"}}}}})},
+    }
+
+
+def _voice_paths():
+    body = _object({"name": _string("name", 1), "description": _string("description"),
+                    "samples": {"type": "array", "maxItems": voices.MAX_SAMPLES,
+                                "items": _string("sample")}}, [])
+    invalid = [voices.NAME_REQUIRED, *_typed("name", "description"),
+               "samples must be a list of strings",
+               f"samples must have at most {voices.MAX_SAMPLES} items",
+               f"each of samples must be at most {validation.LIMITS['sample']} characters"]
+    missing = _messages([], [voices.NOT_FOUND])
+    return {
+        "/voices": {
+            "get": {**_operation("voices", "listVoices", "The user's brand voices, newest first",
+                                 responses={200: _json("The voices", {
+                                     "type": "array", "items": _ref("Voice")})}),
+                    "x-addition": True},
+            "post": {**_operation(
+                "voices", "createVoice", "Create a brand voice",
+                body={**body, "required": ["name"]},
+                responses={201: _json("The stored voice", _ref("Voice")),
+                           400: _messages([], [*invalid, voices.TOO_MANY], body=True)},
+                server_error=True), "x-addition": True},
+        },
+        "/voices/{id}": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the voice")],
+            "put": {**_operation(
+                "voices", "updateVoice", "Change a brand voice's named fields",
+                body=body, optional_body=True,
+                responses={200: _json("The changed voice", _ref("Voice")),
+                           400: _messages([], invalid, body=True), 404: missing},
+                server_error=True), "x-addition": True},
+            "delete": {**_operation(
+                "voices", "deleteVoice", "Delete a brand voice",
+                responses={200: _json("The id of the deleted voice", _object(
+                    {"id": {"type": "string"}}, ["id"])), 404: missing},
+                server_error=True), "x-addition": True},
+        },
     }
 
 
@@ -381,6 +438,10 @@ def _schemas():
                                             "completionTokens", "totalTokens", "cost"])},
                          ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
                           "nextSlotAt", "month"]),
+        "Voice": _object({"_id": string, "name": string, "description": string,
+                          "samples": {"type": "array", "items": string},
+                          "createdAt": stamp, "updatedAt": stamp},
+                         ["_id", "name", "description", "samples", "createdAt", "updatedAt"]),
         "Saved": _object({"message": {"type": "string", "enum": ["Content saved successfully"]},
                           "content": _ref("Content")}, ["message", "content"]),
     }

@@ -18,6 +18,8 @@ LIMITS = {
     "body": 100_000,
     "prompt": 4_000,
     "search": 200,
+    "description": 1_000,
+    "sample": 3_000,
 }
 
 
@@ -56,6 +58,19 @@ def string(name, value):
         raise ApiError(400, f"{name} must be a string")
     if len(value) > LIMITS[name]:
         raise ApiError(400, f"{name} must be at most {LIMITS[name]} characters")
+    return value
+
+
+def string_list(name, value, item_name, max_items) -> list:
+    """A list of at most `max_items` capped strings (a voice's samples, a
+    generation's keywords)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApiError(400, f"{name} must be a list of strings")
+    if len(value) > max_items:
+        raise ApiError(400, f"{name} must have at most {max_items} items")
+    for item in value:
+        if len(item) > LIMITS[item_name]:
+            raise ApiError(400, f"each of {name} must be at most {LIMITS[item_name]} characters")
     return value
 
 

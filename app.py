@@ -118,7 +118,19 @@ def job_status(job_id):
 @app.route("/generate-content/{job_id}/save", methods=["POST"])
 def save_job(job_id):
     user = _user()
-    return Response(jobs.save(user, job_id, _body()), status_code=201)
+    body = _body()
+    return Response(jobs.save(user, job_id, body), status_code=200 if jobs.replaces(body) else 201)
+
+
+@app.route("/generate-content/{job_id}/regenerate", methods=["POST"])
+def regenerate_job(job_id):
+    return Response(jobs.regenerate(_user(), job_id), status_code=202)
+
+
+@app.route("/content/{content_id}/rewrite", methods=["POST"])
+def rewrite_content(content_id):
+    user = _user()
+    return Response(jobs.rewrite(user, content_id, _body()), status_code=202)
 
 
 @app.route("/generate-content/{job_id}/cancel", methods=["POST"])

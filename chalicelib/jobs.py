@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pymongo
 from bson import ObjectId
 
-from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, queue,
-                        settings, validation)
+from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, options,
+                        queue, settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -17,20 +17,45 @@ log = logging.getLogger(__name__)
 INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
 
 
+MAX_REWRITE_CHARACTERS = 20_000
+REPLACED = "Content updated successfully"
+REPLACE_NOT_BOOLEAN = "replace must be true or false"
+NOT_A_REWRITE = "Only a rewrite's result can replace an item"
+BAD_INSTRUCTION = "instruction must be one of: " + ", ".join(options.REWRITES)
+LANGUAGE_TO_TRANSLATE = "Please provide the language to translate into"
+TOO_LONG_TO_REWRITE = (f"Content is too long to rewrite: at most {MAX_REWRITE_CHARACTERS} "
+                       "characters")
+# What a job is asked to do: a regenerated job is queued with the same.
+INPUTS = ("prompt", "contentType", "options", "voice", "rewrite")
+
+
 def submit(user: dict, body: dict) -> dict:
     fields = validation.required_strings(body, ("prompt", "contentType"),
                                          "Please provide prompt and contentType")
     if fields["contentType"] not in validation.CONTENT_TYPES:
         raise ApiError(400, INVALID_TYPE)
+    chosen, voice = options.validate(user, body, fields["contentType"])
+    inputs = {"prompt": fields["prompt"], "contentType": fields["contentType"],
+              "options": chosen, "voice": voice}
+    return _queue(user, {name: value for name, value in inputs.items() if value})
+
+
+def regenerate(user: dict, job_id: str) -> dict:
+    """A new job with the same inputs as one of the user's jobs."""
+    job = _owned(user, job_id)
+    return _queue(user, {name: job[name] for name in INPUTS if job.get(name)})
+
+
+def _queue(user, inputs):
+    """Take the job's limit slots, store it, and queue its message."""
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
     job_id = str(uuid.uuid4())
-    limits.take_generation_slot(user["_id"], job_id, moment)
+    limits.take_generation_slot(user["_id"], job_id, moment, slots=options.variants(inputs))
     job = {
         "jobId": job_id,
         "userId": user["_id"],
-        "prompt": fields["prompt"],
-        "contentType": fields["contentType"],
+        **inputs,
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,
@@ -92,20 +117,67 @@ def _status_view(job: dict) -> dict:
             view[key] = job[key]
     if "completedAt" in job:
         view["completedAt"] = clock.iso(job["completedAt"])
-    return {**view, **_spend(job)}
+    return {**view, **_additions(job)}
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
+    """The job's result as a new library item; with `variant` (an addition)
+    one of its variants; with `replace: true` (an addition) a rewrite's
+    result written back into the item it rewrote."""
     fields = validation.strings(body, "title")
+    if "replace" in body and not isinstance(body["replace"], bool):
+        raise ApiError(400, REPLACE_NOT_BOOLEAN)
     job = _owned(user, job_id)
     if job["status"] != "completed":
         raise ApiError(400, "Cannot save content from incomplete job",
                        currentStatus=job["status"])
     if not job.get("generatedContent"):
         raise ApiError(400, "No generated content available")
-    title = fields.get("title", "").strip() or default_title(job["prompt"])
-    saved = content.insert(user, title, job["contentType"], job["generatedContent"])
+    text = _chosen_text(job, body)
+    title = fields.get("title", "").strip()
+    if replaces(body):
+        if not job.get("rewrite"):
+            raise ApiError(400, NOT_A_REWRITE)
+        changed = content.update(user, job["rewrite"]["contentId"],
+                                 {"body": text, **({"title": title} if title else {})})
+        return {"message": REPLACED, "content": changed}
+    saved = content.insert(user, title or default_title(job["prompt"]), job["contentType"], text)
     return {"message": "Content saved successfully", "content": content.public(saved)}
+
+
+def replaces(body: dict) -> bool:
+    """Whether a save writes back into the rewritten item (200) rather than
+    creating one (201)."""
+    return body.get("replace") is True
+
+
+def _chosen_text(job, body):
+    variants = job.get("variants") or [job["generatedContent"]]
+    if "variant" not in body:
+        return job["generatedContent"]
+    chosen = body["variant"]
+    if isinstance(chosen, bool) or not isinstance(chosen, int) \
+            or not 1 <= chosen <= len(variants):
+        raise ApiError(400, f"variant must be a whole number from 1 to {len(variants)}")
+    return variants[chosen - 1]
+
+
+def rewrite(user: dict, content_id: str, body: dict) -> dict:
+    """A job that rewrites a library item as instructed; it is queued,
+    processed and announced as any other job."""
+    fields = {name: value.strip() for name, value in
+              validation.strings(body, "instruction", "language", "note").items()
+              if value.strip()}
+    if fields.get("instruction") not in options.REWRITES:
+        raise ApiError(400, BAD_INSTRUCTION)
+    if fields["instruction"] == "translate" and "language" not in fields:
+        raise ApiError(400, LANGUAGE_TO_TRANSLATE)
+    item = content.owned(user, content_id)
+    if len(item["body"]) > MAX_REWRITE_CHARACTERS:
+        raise ApiError(400, TOO_LONG_TO_REWRITE)
+    return _queue(user, {"prompt": item["title"], "contentType": item["type"],
+                         "rewrite": {"contentId": str(item["_id"]), **fields,
+                                     "source": item["body"]}})
 
 
 def default_title(prompt: str) -> str:
@@ -130,12 +202,19 @@ def document(job: dict) -> dict:
             value = str(value)
         view[key] = value
     view["__v"] = job.get("__v", 0)
-    return {**view, **_spend(job)}
+    return {**view, **_additions(job)}
 
 
-def _spend(job: dict) -> dict:
-    """`usage` and `model`, additions to the contract's job, when known."""
-    return {key: job[key] for key in ("usage", "model") if job.get(key)}
+def _additions(job: dict) -> dict:
+    """What a job shows beyond the contract, when it has it: `usage` and
+    `model`; the options it was asked with, what it rewrites, its variants,
+    and a notice of what was changed to fit (a caption cut to its
+    platform's limit)."""
+    view = {key: job[key] for key in ("usage", "model", "options") if job.get(key)}
+    if job.get("rewrite"):
+        view["rewrite"] = {key: value for key, value in job["rewrite"].items()
+                           if key != "source"}
+    return {**view, **{key: job[key] for key in ("variants", "notice") if job.get(key)}}
 
 
 def usage_totals(user: dict) -> dict:

@@ -20,6 +20,18 @@ LIMITS = {
     "search": 200,
     "description": 1_000,
     "sample": 3_000,
+    # Generation options (chalicelib/options.py) and rewrites.
+    "tone": 60,
+    "language": 40,
+    "audience": 200,
+    "keyword": 40,
+    "productName": 120,
+    "feature": 200,
+    "voiceId": 24,
+    "length": 10,
+    "platform": 20,
+    "note": 500,
+    "instruction": 20,
 }
 
 

@@ -158,16 +158,20 @@ def _chosen_text(job, body):
     chosen = body["variant"]
     if isinstance(chosen, bool) or not isinstance(chosen, int) \
             or not 1 <= chosen <= len(variants):
-        raise ApiError(400, f"variant must be a whole number from 1 to {len(variants)}")
+        raise ApiError(400, bad_variant_message(len(variants)))
     return variants[chosen - 1]
+
+
+def bad_variant_message(count: int) -> str:
+    return f"variant must be a whole number from 1 to {count}"
 
 
 def rewrite(user: dict, content_id: str, body: dict) -> dict:
     """A job that rewrites a library item as instructed; it is queued,
     processed and announced as any other job."""
     fields = {name: value.strip() for name, value in
-              validation.strings(body, "instruction", "language", "note").items()
-              if value.strip()}
+              validation.strings(body, "language", "note").items() if value.strip()}
+    fields.update(validation.strings(body, "instruction"))
     if fields.get("instruction") not in options.REWRITES:
         raise ApiError(400, BAD_INSTRUCTION)
     if fields["instruction"] == "translate" and "language" not in fields:
@@ -176,7 +180,8 @@ def rewrite(user: dict, content_id: str, body: dict) -> dict:
     if len(item["body"]) > MAX_REWRITE_CHARACTERS:
         raise ApiError(400, TOO_LONG_TO_REWRITE)
     return _queue(user, {"prompt": item["title"], "contentType": item["type"],
-                         "rewrite": {"contentId": str(item["_id"]), **fields,
+                         "rewrite": {"contentId": str(item["_id"]),
+                                     "instruction": fields.pop("instruction"), **fields,
                                      "source": item["body"]}})
 
 

@@ -6,7 +6,7 @@ import copy
 import functools
 from pathlib import Path
 
-from chalicelib import errors, export, jobs, lifecycle, limits, validation, voices
+from chalicelib import errors, export, jobs, lifecycle, limits, options, validation, voices
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
 
@@ -173,18 +173,41 @@ def _paths():
                            404: _messages(["Content not found"])},
                 owner=True, server_error=True), "x-addition": True},
         },
+        "/content/{id}/rewrite": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "post": {**_operation(
+                "content", "rewriteContent", "Queue a job that rewrites the item",
+                body=_object({"instruction": {"type": "string",
+                                              "enum": list(options.REWRITES)},
+                              "language": {**_string("language"), "description":
+                                           "Required to translate"},
+                              "note": _string("note")}, ["instruction"]),
+                responses={202: _json("Queued, as POST /generate-content; save its result "
+                                      "with replace: true to update the item",
+                                      _ref("JobQueued")),
+                           400: _messages([], [jobs.BAD_INSTRUCTION, jobs.LANGUAGE_TO_TRANSLATE,
+                                               jobs.TOO_LONG_TO_REWRITE,
+                                               *_typed("instruction", "language", "note")],
+                                          body=True),
+                           404: _messages(["Content not found"]),
+                           429: _throttled(pattern="^(Active|Daily) generation limit reached: ")},
+                owner=True, server_error=True), "x-addition": True},
+        },
         **_voice_paths(),
         "/generate-content": {
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
                 body=_object({"prompt": _string("prompt", 1),
-                              "contentType": _ref("ContentType")},
+                              "contentType": _ref("ContentType"),
+                              "options": _ref("Options")},
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),
                            400: _messages(["Please provide prompt and contentType",
                                            jobs.INVALID_TYPE],
-                                          _typed("prompt", "contentType"), body=True),
+                                          [*_typed("prompt", "contentType"),
+                                           *_option_messages()], body=True),
+                           404: _messages([], [voices.NOT_FOUND]),
                            429: _throttled(pattern="^(Active|Daily) generation limit reached: ")},
                 server_error=True),
             "get": _operation(
@@ -206,14 +229,39 @@ def _paths():
             "post": _operation(
                 "generation", "saveJob", "Save generated content to library",
                 body=_object({"title": {**_string("title"), "description":
-                                        "Defaults to a title derived from the prompt"}}, []),
+                                        "Defaults to a title derived from the prompt"},
+                              "variant": {"type": "integer", "minimum": 1,
+                                          "maximum": options.MAX_VARIANTS, "x-addition": True,
+                                          "description": "Which of the job's variants to "
+                                                         "save (1 is generatedContent)"},
+                              "replace": {"type": "boolean", "x-addition": True,
+                                          "description": "true: write a rewrite's result "
+                                                         "back into the item it rewrote "
+                                                         "(200) instead of a new item"}}, []),
                 optional_body=True,
-                responses={201: _json("Saved to the library", _ref("Saved")),
+                responses={200: {**_json("A rewrite's result written into its item "
+                                         "(replace: true)", _ref("Saved")), "x-addition": True},
+                           201: _json("Saved to the library", _ref("Saved")),
                            400: _messages(["Cannot save content from incomplete job",
                                            "No generated content available"],
-                                          _typed("title"), body=True),
-                           404: _messages(["Job not found"])},
-                server_error=True),
+                                          [*_typed("title"), jobs.REPLACE_NOT_BOOLEAN,
+                                           jobs.NOT_A_REWRITE,
+                                           *[jobs.bad_variant_message(count) for count in
+                                             range(1, options.MAX_VARIANTS + 1)],
+                                           "Invalid content type", "body cannot be empty",
+                                           "title cannot be empty"],
+                                          body=True),
+                           404: _messages(["Job not found"], ["Content not found"])},
+                owner=True, server_error=True),
+        },
+        "/generate-content/{jobId}/regenerate": {
+            "parameters": [_path_id("jobId", "UUID of one of the user's jobs")],
+            "post": {**_operation(
+                "generation", "regenerateJob", "Queue a new job with the same inputs",
+                responses={202: _json("Queued, as POST /generate-content", _ref("JobQueued")),
+                           404: _messages(["Job not found"]),
+                           429: _throttled(pattern="^(Active|Daily) generation limit reached: ")},
+                server_error=True), "x-addition": True},
         },
         "/generate-content/{jobId}/cancel": {
             "parameters": [_path_id("jobId", "UUID of a queued or processing job")],
@@ -245,6 +293,41 @@ def _paths():
             {"200": {"description": "JavaScript",
                      "content": {"text/javascript": {"schema": {"type": "string"}}}}})},
     }
+
+
+def _option_messages():
+    return [options.NOT_AN_OBJECT, options.UNKNOWN, options.BAD_LENGTH,
+            options.BAD_VARIANTS, options.BAD_PLATFORM,
+            *[options.only_for_message(name) for name in options.ONLY_FOR],
+            *_typed("tone", "language", "audience", "productName", "voiceId", "length",
+                    "platform"),
+            *[message for name, item, most in (("keywords", "keyword", options.MAX_KEYWORDS),
+                                               ("features", "feature", options.MAX_FEATURES))
+              for message in (f"{name} must be a list of strings",
+                              f"{name} must have at most {most} items",
+                              f"each of {name} must be at most "
+                              f"{validation.LIMITS[item]} characters")]]
+
+
+def _options_schema():
+    def listed(item, most):
+        return {"type": "array", "maxItems": most, "items": _string(item)}
+
+    return {**_object({
+        "tone": {**_string("tone"), "description": "One of " + ", ".join(options.TONES)
+                                                   + ", or free text"},
+        "length": {"type": "string", "enum": list(options.LENGTHS)},
+        "language": _string("language"), "audience": _string("audience"),
+        "keywords": listed("keyword", options.MAX_KEYWORDS),
+        "variants": {"type": "integer", "minimum": 1, "maximum": options.MAX_VARIANTS},
+        "voiceId": {**_string("voiceId"), "description": "One of the user's /voices"},
+        "productName": {**_string("productName"), "description": "Product Description only"},
+        "features": {**listed("feature", options.MAX_FEATURES),
+                     "description": "Product Description only"},
+        "platform": {"type": "string", "enum": list(options.PLATFORMS),
+                     "description": "Social Media Caption only; the caption is cut at a "
+                                    "word to the platform's limit"}}, []),
+        "additionalProperties": False, "x-addition": True}
 
 
 def _voice_paths():
@@ -390,7 +473,19 @@ def _schemas():
                                   "totalTokens": version, "cost": number}, []),
                        "x-addition": True},
              "model": {**string, "description": "The model that answered",
-                       "x-addition": True}}
+                       "x-addition": True},
+             "options": _ref("Options"),
+             "rewrite": {**_object({"contentId": string,
+                                    "instruction": {"type": "string",
+                                                    "enum": list(options.REWRITES)},
+                                    "language": string, "note": string},
+                                   ["contentId", "instruction"]), "x-addition": True},
+             "variants": {"type": "array", "items": string, "x-addition": True,
+                          "description": "Every variant asked for; the first is "
+                                         "generatedContent"},
+             "notice": {**string, "x-addition": True,
+                        "description": "What was changed to fit, or what could not be "
+                                       "generated"}}
     return {
         "ContentType": {"type": "string", "enum": list(validation.CONTENT_TYPES)},
         "Error": _object({"message": string, "currentStatus": {
@@ -438,6 +533,7 @@ def _schemas():
                                             "completionTokens", "totalTokens", "cost"])},
                          ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
                           "nextSlotAt", "month"]),
+        "Options": _options_schema(),
         "Voice": _object({"_id": string, "name": string, "description": string,
                           "samples": {"type": "array", "items": string},
                           "createdAt": stamp, "updatedAt": stamp},

@@ -74,8 +74,9 @@ def validate(user: dict, body: dict, content_type: str):
         if name in ONLY_FOR and ONLY_FOR[name] != content_type:
             raise ApiError(400, only_for_message(name))
     chosen = {name: value.strip() for name, value in validation.strings(
-        given, "tone", "language", "audience", "productName", "voiceId", "length",
-        "platform").items() if value.strip()}
+        given, "tone", "language", "audience", "productName", "voiceId").items()
+        if value.strip()}
+    chosen.update(validation.strings(given, "length", "platform"))
     if "length" in chosen and chosen["length"] not in LENGTHS:
         raise ApiError(400, BAD_LENGTH)
     if "platform" in chosen and chosen["platform"] not in PLATFORMS:

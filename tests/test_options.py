@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib import openrouter
+from chalicelib.openrouter import PROMPTS
 from tests.fake_openrouter import COST
 from tests.test_generation import unique, wait_until_finished
 
@@ -48,7 +48,7 @@ def test_named_options_shape_the_exact_prompt(api, user, openrouter):
     [messages] = messages_for(openrouter, prompt)
     assert messages == [
         {"role": "system", "content": "\n\n".join([
-            openrouter_prompt("Blog Post Outline"), DATA_RULE,
+            PROMPTS["Blog Post Outline"], DATA_RULE,
             "Write in a friendly tone.", "Aim for about 150 words.",
             "Write in the language named by `language`.",
             "Write for the readers that `audience` describes.",
@@ -56,10 +56,6 @@ def test_named_options_shape_the_exact_prompt(api, user, openrouter):
         {"role": "user", "content": json.dumps(
             {"request": prompt, "language": "French", "audience": "small-team founders",
              "keywords": ["async", "trust"]}, ensure_ascii=False, indent=2)}]
-
-
-def openrouter_prompt(content_type):
-    return openrouter.PROMPTS[content_type]
 
 
 def test_options_are_stored_and_shown_in_the_status_and_the_list(api, user):
@@ -76,7 +72,7 @@ def test_a_free_text_tone_goes_to_the_user_message_only(api, user, openrouter):
     finished(api, user, prompt, tone="like a 1920s radio announcer")
     [messages] = messages_for(openrouter, prompt)
     assert messages[0]["content"] == "\n\n".join([
-        openrouter_prompt("Blog Post Outline"), DATA_RULE,
+        PROMPTS["Blog Post Outline"], DATA_RULE,
         "Write in the tone that `tone` describes."])
     assert user_data(messages) == {"request": prompt, "tone": "like a 1920s radio announcer"}
 
@@ -87,7 +83,7 @@ def test_product_fields_shape_the_prompt(api, user, openrouter):
              features=["keeps cold 24h", "recycled steel"], length="medium")
     [messages] = messages_for(openrouter, prompt)
     assert messages[0]["content"] == "\n\n".join([
-        openrouter_prompt("Product Description"), DATA_RULE, "Aim for about 120 words.",
+        PROMPTS["Product Description"], DATA_RULE, "Aim for about 120 words.",
         "The product is the one `product` names; cover each of its features."])
     assert user_data(messages) == {"request": prompt, "product": {
         "name": "Aqua 2", "features": ["keeps cold 24h", "recycled steel"]}}
@@ -169,7 +165,7 @@ def test_an_injection_in_every_free_text_option_stays_data_in_the_user_message(
     [messages] = messages_for(openrouter, prompt)
     system = messages[0]["content"]
     assert system == "\n\n".join([
-        openrouter_prompt("Product Description"), DATA_RULE,
+        PROMPTS["Product Description"], DATA_RULE,
         "Write in the tone that `tone` describes.",
         "Write in the language named by `language`.",
         "Write for the readers that `audience` describes.",

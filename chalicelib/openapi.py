@@ -314,9 +314,10 @@ def _options_schema():
         return {"type": "array", "maxItems": most, "items": _string(item)}
 
     return {**_object({
-        "tone": {**_string("tone"), "description": "One of " + ", ".join(options.TONES)
-                                                   + ", or free text"},
-        "length": {"type": "string", "enum": list(options.LENGTHS)},
+        "tone": {**_string("tone"), "x-named": list(options.TONES),
+                 "description": "One of " + ", ".join(options.TONES) + ", or free text"},
+        "length": {"type": "string", "enum": list(options.LENGTHS),
+                   "x-words": options.WORD_TARGETS},
         "language": _string("language"), "audience": _string("audience"),
         "keywords": listed("keyword", options.MAX_KEYWORDS),
         "variants": {"type": "integer", "minimum": 1, "maximum": options.MAX_VARIANTS},
@@ -325,6 +326,8 @@ def _options_schema():
         "features": {**listed("feature", options.MAX_FEATURES),
                      "description": "Product Description only"},
         "platform": {"type": "string", "enum": list(options.PLATFORMS),
+                     "x-limits": {key: {"name": name, "characters": limit}
+                                  for key, (name, limit) in options.PLATFORMS.items()},
                      "description": "Social Media Caption only; the caption is cut at a "
                                     "word to the platform's limit"}}, []),
         "additionalProperties": False, "x-addition": True}

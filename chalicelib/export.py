@@ -5,11 +5,8 @@ import re
 import unicodedata
 import urllib.parse
 
-from chalicelib import content
+from chalicelib import content, contract
 from chalicelib.errors import ApiError
-
-FORMATS = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
-UNKNOWN_FORMAT = "format must be one of: " + ", ".join(FORMATS)
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -25,12 +22,12 @@ PAGE = """<!doctype html>
 def export(user: dict, content_id: str, params: dict):
     """(text, headers) of the user's item in the asked format (md by default)."""
     chosen = params.get("format", "md")
-    if chosen not in FORMATS:
-        raise ApiError(400, UNKNOWN_FORMAT)
+    if chosen not in contract.EXPORT_FORMATS:
+        raise ApiError(400, contract.UNKNOWN_FORMAT)
     item = content.owned(user, content_id)
     text = item["body"] if chosen == "md" else PAGE.format(
         title=html.escape(item["title"]), body=render(item["body"]))
-    return text, {"Content-Type": FORMATS[chosen],
+    return text, {"Content-Type": contract.EXPORT_FORMATS[chosen],
                   "Content-Disposition": disposition(item["title"], chosen)}
 
 

@@ -22,14 +22,12 @@ import pymongo
 import pymongo.errors
 
 from chalicelib import clock, db, settings
+from chalicelib.contract import CANCELLED, FINISHED, UNFINISHED
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("completed", "failed", "error")
 # How long a due job is expected to take, for the estimates the API gives.
 ESTIMATED_AI_SECONDS = 30
-UNFINISHED = ("queued", "processing")
-CANCELLED = "Cancelled by the user"
 # A state seen between two updates of another worker: look again shortly.
 RECHECK_SECONDS = 1.0
 

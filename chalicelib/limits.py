@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, lifecycle, metrics, settings
+from chalicelib import clock, contract, db, lifecycle, metrics, settings
 from chalicelib.errors import ApiError
 
 DAY = timedelta(days=1)
@@ -24,8 +24,6 @@ ABANDONED_SLOT = timedelta(minutes=1)
 QUOTA_LIFETIME = timedelta(days=2)
 REQUEST_WINDOW_SECONDS = 60
 DUPLICATE_KEY = 11000
-LOGIN_LOCKED = "Too many login attempts, please try again later"
-TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ def begin_login(email: str, now: datetime = None):
     failures = sorted((record or {}).get("failures", []))
     frees = failures[len(failures) - config.login_max_failures] + window \
         if len(failures) >= config.login_max_failures else now
-    raise _too_many(LOGIN_LOCKED, frees, now)
+    raise _too_many(contract.LOGIN_LOCKED, frees, now)
 
 
 def login_succeeded(email: str):
@@ -138,7 +136,7 @@ def _count_request(action, source_ip, per_minute, now):
     # racing to create its counter.
     if not (_conditional_upsert(counters, condition, update)
             or _conditional_upsert(counters, condition, update)):
-        raise _too_many(TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
+        raise _too_many(contract.TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
 
 
 def _request_count(action, source_ip, per_minute, now):
@@ -224,11 +222,9 @@ def _generation_refused(quota, now, config):
     # A request that lost a race for the last slot finds the quota just full.
     frees = _next_slot(quota, now, config) or now
     if len(quota.submitted) >= config.max_jobs_per_day:
-        message = (f"Daily generation limit reached: {config.max_jobs_per_day} jobs in 24 "
-                   f"hours; the next slot frees at {clock.iso(frees)}")
+        message = contract.daily_limit_reached(config.max_jobs_per_day, clock.iso(frees))
     else:
-        message = (f"Active generation limit reached: {config.max_active_jobs_per_user} "
-                   "jobs queued or processing; a slot frees when one of them finishes")
+        message = contract.active_limit_reached(config.max_active_jobs_per_user)
     return _too_many(message, frees, now)
 
 

@@ -1,6 +1,6 @@
 """The AI call: OpenRouter chat completions, streamed and bounded in time,
-with the models, their parameters and one system prompt per content type
-kept here."""
+with the models and their parameters kept here (each content type's system
+prompt is the contract's)."""
 import email.utils
 import json
 import logging
@@ -8,24 +8,11 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import metrics, options, settings
+from chalicelib import contract, metrics, options, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
-PROMPTS = {
-    "Blog Post Outline": (
-        "You are an expert content strategist. Write a structured blog post outline in "
-        "Markdown for the topic the user gives: a title, an introduction, four to six main "
-        "sections with bullet points, and a conclusion."),
-    "Product Description": (
-        "You are an experienced copywriter. Write a persuasive, marketing-focused product "
-        "description in Markdown for the product the user describes: a headline, a short "
-        "paragraph, key features as bullet points, and a call to action."),
-    "Social Media Caption": (
-        "You are a social media manager. Write one engaging social media caption for the "
-        "subject the user gives: short, friendly, with a few fitting emojis and hashtags."),
-}
 PARAMETERS = {"temperature": 0.7, "max_tokens": 1200}
 RETRYABLE = {408, 429, 502, 503}
 FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
@@ -72,7 +59,7 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
             on_text(text)
         return Generation(text, "offline", None)
     request = _request(config.openrouter_models,
-                       options.messages(PROMPTS[content_type], prompt, content_type, brief or {}))
+                       options.messages(prompt, content_type, brief or {}))
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,

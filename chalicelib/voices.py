@@ -2,43 +2,37 @@
 with a few sample texts, that a generation can follow (`voiceId`)."""
 import pymongo
 
-from chalicelib import clock, db, validation
+from chalicelib import clock, contract, db, validation
 from chalicelib.errors import ApiError
-
-MAX_VOICES_PER_USER = 20
-MAX_SAMPLES = 3
-NOT_FOUND = "Voice not found"
-NAME_REQUIRED = "Please provide name"
-TOO_MANY = f"Voice limit reached: at most {MAX_VOICES_PER_USER} voices"
 
 
 def list_for(user: dict) -> list:
     cursor = db.get().voices.find({"userId": user["_id"]}).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [public(voice) for voice in cursor]
+    return [contract.VOICE(voice) for voice in cursor]
 
 
 def create(user: dict, body: dict) -> dict:
     fields = _fields(body)
     if not fields.get("name", "").strip():
-        raise ApiError(400, NAME_REQUIRED)
+        raise ApiError(400, contract.VOICE_NAME_REQUIRED)
     # A count then an insert: two creates racing past the cap make one voice
     # too many, which costs nothing; the cap bounds storage, not money.
     voices = db.get().voices
-    if voices.count_documents({"userId": user["_id"]}) >= MAX_VOICES_PER_USER:
-        raise ApiError(400, TOO_MANY)
+    if voices.count_documents({"userId": user["_id"]}) >= contract.MAX_VOICES_PER_USER:
+        raise ApiError(400, contract.TOO_MANY_VOICES)
     moment = clock.now()
     voice = {"userId": user["_id"], "name": fields["name"],
              "description": fields.get("description", ""), "samples": fields.get("samples", []),
              "createdAt": moment, "updatedAt": moment}
     voices.insert_one(voice)
-    return public(voice)
+    return contract.VOICE(voice)
 
 
 def update(user: dict, voice_id: str, body: dict) -> dict:
     fields = _fields(body)
     if "name" in fields and not fields["name"].strip():
-        raise ApiError(400, NAME_REQUIRED)
+        raise ApiError(400, contract.VOICE_NAME_REQUIRED)
     voice = owned(user, voice_id)
     if fields:
         voices = db.get().voices
@@ -47,7 +41,7 @@ def update(user: dict, voice_id: str, body: dict) -> dict:
         voice = voices.find_one({"_id": voice["_id"]})
         if voice is None:
             _not_found()
-    return public(voice)
+    return contract.VOICE(voice)
 
 
 def delete(user: dict, voice_id: str) -> dict:
@@ -65,20 +59,20 @@ def owned(user: dict, voice_id) -> dict:
     return voice
 
 
-def public(voice: dict) -> dict:
-    return {"_id": str(voice["_id"]), "name": voice["name"],
-            "description": voice["description"], "samples": voice["samples"],
-            "createdAt": clock.iso(voice["createdAt"]),
-            "updatedAt": clock.iso(voice["updatedAt"])}
+def snapshot(user: dict, voice_id: str) -> dict:
+    """The voice as a job keeps it: what it was when the job was asked for,
+    whatever is edited later."""
+    voice = owned(user, voice_id)
+    return {name: voice[name] for name in ("name", "description", "samples")}
 
 
 def _fields(body):
     fields = validation.strings(body, "name", "description")
     if "samples" in body:
         fields["samples"] = validation.string_list("samples", body["samples"], "sample",
-                                                   MAX_SAMPLES)
+                                                   contract.MAX_SAMPLES)
     return fields
 
 
 def _not_found():
-    raise ApiError(404, NOT_FOUND)
+    raise ApiError(404, contract.VOICE_NOT_FOUND)

@@ -7,11 +7,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib import jobs, lifecycle, logs, metrics, notify, openrouter, options, queue
+from chalicelib import contract, lifecycle, logs, metrics, notify, openrouter, options, queue
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_ERROR = "The job could not be processed because of a system error"
 DONE = 0.0
 # How often a streaming worker looks whether its job was cancelled: one
 # small read a second, not one per chunk.
@@ -102,8 +101,7 @@ def _result(job, failure) -> dict:
         result["model"] = models[0]
     notices = sorted({variant["notice"] for variant in kept if variant.get("notice")})
     if failure is not None:
-        notices.append(f"{len(kept)} of {options.variants(job)} variants were generated: "
-                       f"{failure}")
+        notices.append(contract.variants_missing(len(kept), options.variants(job), str(failure)))
     if notices:
         result["notice"] = "; ".join(notices)
     return result
@@ -146,7 +144,7 @@ def give_up(record, deadline) -> float:
     logs.add(jobId=job_id)
     if job_id is None:
         return DONE
-    result = lifecycle.mark_error(job_id, DEAD_LETTER_ERROR)
+    result = lifecycle.mark_error(job_id, contract.DEAD_LETTERED)
     if not result.taken:
         return _not_taken(job_id, result)
     log.error("job %s: marked error after the queue's retries ran out", job_id)
@@ -183,7 +181,7 @@ def _not_taken(job_id, outcome) -> float:
     if outcome.reason == "finished":
         owed = lifecycle.take_announcement(job_id)
         if owed.taken:
-            notify.job_completed(jobs.event_payload(owed.job))
+            notify.job_completed(contract.job_completed(owed.job))
     return DONE
 
 
@@ -193,7 +191,7 @@ def _announce(job_id, result):
         return
     log.info("job %s: %s", job_id, result.job["status"])
     metrics.job_finished(result.job["status"])
-    notify.job_completed(jobs.event_payload(result.job))
+    notify.job_completed(contract.job_completed(result.job))
 
 
 def _settle(record, handle, context, deadline) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, LocalGatewayException
 
-from chalicelib import settings
+from chalicelib import contract, settings
 from chalicelib.errors import MAX_BODY_BYTES
 
 
@@ -43,7 +43,7 @@ class ChaliceGateway:
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(send, 413, {"message": "Request body too large"})
+            await _send(send, 413, {"message": contract.BODY_TOO_LARGE})
             return
         path = scope["path"].translate(URL_SYNTAX)
         if scope["query_string"]:
@@ -66,7 +66,7 @@ class ChaliceGateway:
     async def _not_an_api_route(self, scope, send):
         static = self._static_file(scope["path"]) if scope["method"] in ("GET", "HEAD") else None
         if static is None:
-            await _send(send, 404, {"message": "Not found"})
+            await _send(send, 404, {"message": contract.NOT_FOUND})
             return
         kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
         await _send_raw(send, 200, static.read_bytes(), [("content-type", kind)])

@@ -12,7 +12,7 @@ import socketio
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError
 
-from chalicelib import auth, db, jobs, notify, settings
+from chalicelib import auth, contract, db, jobs, notify, settings
 from chalicelib.errors import ApiError
 from notifier.relay import Relay
 
@@ -80,7 +80,7 @@ async def _authenticate(data):
     `connect_error` with the message."""
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        return _refuse("Not authorized, no token")
+        return _refuse(contract.NO_TOKEN)
     try:
         claims = auth.verified_claims(token)
         # pymongo blocks; a thread keeps the event loop serving other sockets.
@@ -88,7 +88,7 @@ async def _authenticate(data):
     except ApiError as error:
         return _refuse(error.body["message"])
     if user is None:
-        return _refuse("User not found")
+        return _refuse(contract.USER_NOT_FOUND)
     return str(user["_id"]), claims["exp"]
 
 
@@ -119,7 +119,7 @@ async def _catch_up(server, sids, user_id, since):
         return
     for sid in sids:
         for job in finished:
-            await server.emit("job_completed", jobs.event_payload(job), to=sid,
+            await server.emit("job_completed", contract.job_completed(job), to=sid,
                               ignore_queue=True)
         log.info("socket %s: %d finished jobs caught up since %s", sid, len(finished),
                  since.isoformat())
@@ -176,4 +176,4 @@ async def _health(request):
 
 
 async def _not_found(request):
-    return web.json_response({"message": "Not found"}, status=404)
+    return web.json_response({"message": contract.NOT_FOUND}, status=404)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chalicelib import openrouter, settings
+from chalicelib import contract, openrouter, settings
 from tests.fake_openrouter import COST
 
 
@@ -23,7 +23,7 @@ def test_a_completion_sends_the_model_the_type_prompt_and_the_key(fake):
     assert call["request"]["model"] == "openai/gpt-4o-mini"
     assert "models" not in call["request"]
     assert call["request"]["messages"] == [
-        {"role": "system", "content": openrouter.PROMPTS["Product Description"]},
+        {"role": "system", "content": contract.CONTENT_TYPES["Product Description"].prompt},
         {"role": "user", "content": "Reusable bottle"}]
 
 
@@ -45,7 +45,7 @@ def test_the_text_arrives_as_it_grows_past_keep_alives(fake):
 
 def test_the_result_carries_the_usage_and_the_model_that_answered(fake):
     result = openrouter.stream("Usage please", "Social Media Caption", time.monotonic() + 30)
-    system_words = len(openrouter.PROMPTS["Social Media Caption"].split())
+    system_words = len(contract.CONTENT_TYPES["Social Media Caption"].prompt.split())
     completion = len("# Generated\n\nContent about: Usage please".split())
     assert result.model == "openai/gpt-4o-mini"
     assert result.usage == {"promptTokens": system_words + 2, "completionTokens": completion,

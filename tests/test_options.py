@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.openrouter import PROMPTS
+from chalicelib.contract import CONTENT_TYPES
 from tests.fake_openrouter import COST
 from tests.test_generation import unique, wait_until_finished
 
@@ -48,7 +48,7 @@ def test_named_options_shape_the_exact_prompt(api, user, openrouter):
     [messages] = messages_for(openrouter, prompt)
     assert messages == [
         {"role": "system", "content": "\n\n".join([
-            PROMPTS["Blog Post Outline"], DATA_RULE,
+            CONTENT_TYPES["Blog Post Outline"].prompt, DATA_RULE,
             "Write in a friendly tone.", "Aim for about 150 words.",
             "Write in the language named by `language`.",
             "Write for the readers that `audience` describes.",
@@ -72,7 +72,7 @@ def test_a_free_text_tone_goes_to_the_user_message_only(api, user, openrouter):
     finished(api, user, prompt, tone="like a 1920s radio announcer")
     [messages] = messages_for(openrouter, prompt)
     assert messages[0]["content"] == "\n\n".join([
-        PROMPTS["Blog Post Outline"], DATA_RULE,
+        CONTENT_TYPES["Blog Post Outline"].prompt, DATA_RULE,
         "Write in the tone that `tone` describes."])
     assert user_data(messages) == {"request": prompt, "tone": "like a 1920s radio announcer"}
 
@@ -83,7 +83,7 @@ def test_product_fields_shape_the_prompt(api, user, openrouter):
              features=["keeps cold 24h", "recycled steel"], length="medium")
     [messages] = messages_for(openrouter, prompt)
     assert messages[0]["content"] == "\n\n".join([
-        PROMPTS["Product Description"], DATA_RULE, "Aim for about 120 words.",
+        CONTENT_TYPES["Product Description"].prompt, DATA_RULE, "Aim for about 120 words.",
         "The product is the one `product` names; cover each of its features."])
     assert user_data(messages) == {"request": prompt, "product": {
         "name": "Aqua 2", "features": ["keeps cold 24h", "recycled steel"]}}
@@ -165,7 +165,7 @@ def test_an_injection_in_every_free_text_option_stays_data_in_the_user_message(
     [messages] = messages_for(openrouter, prompt)
     system = messages[0]["content"]
     assert system == "\n\n".join([
-        PROMPTS["Product Description"], DATA_RULE,
+        CONTENT_TYPES["Product Description"].prompt, DATA_RULE,
         "Write in the tone that `tone` describes.",
         "Write in the language named by `language`.",
         "Write for the readers that `audience` describes.",

@@ -119,3 +119,9 @@ def test_voices_need_a_token(api):
     response = api.get("/voices")
     assert response.status_code == 401
     assert response.json() == {"message": "Not authorized, no token"}
+
+
+def test_an_id_that_is_a_line_break_is_404_not_another_route(api, user):
+    response = api.put("/voices/%0A", token=user["token"], json={"name": "x"})
+    assert response.status_code == 404
+    assert response.json() == {"message": "Voice not found"}

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import contract, metrics, options, settings
+from chalicelib import metrics, options, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)

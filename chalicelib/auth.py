@@ -5,7 +5,7 @@ import bcrypt
 import jwt
 import pymongo.errors
 
-from chalicelib import clock, db, limits, logs, settings, validation
+from chalicelib import clock, contract, db, limits, logs, settings, validation
 from chalicelib.errors import ApiError
 from chalicelib.threadsafe import once
 
@@ -15,7 +15,7 @@ TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600
 def register(body: dict, source_ip: str) -> dict:
     limits.count_registration(source_ip)
     fields = validation.required_strings(body, ("name", "email", "password"),
-                                         "Please provide all fields")
+                                         contract.MISSING_FIELDS)
     email = validation.normalised_email(fields["email"])
     password = validation.password(fields["password"])
     moment = clock.now()
@@ -31,14 +31,14 @@ def register(body: dict, source_ip: str) -> dict:
     try:
         db.get().users.insert_one(user)
     except pymongo.errors.DuplicateKeyError:
-        raise ApiError(400, "User already exists") from None
+        raise ApiError(400, contract.USER_EXISTS) from None
     return _credentials(user)
 
 
 def login(body: dict, source_ip: str) -> dict:
     try:
         fields = validation.required_strings(body, ("email", "password"),
-                                             "Please provide all fields")
+                                             contract.MISSING_FIELDS)
     except ApiError:
         # A malformed attempt counts against its address all the same.
         limits.count_login(source_ip)
@@ -52,19 +52,13 @@ def login(body: dict, source_ip: str) -> dict:
     stored = user["password"] if user else _dummy_hash()
     password_matches = _matches(fields["password"], stored)
     if not password_matches or user is None or user.get("status") != "active":
-        raise ApiError(401, "Invalid credentials")
+        raise ApiError(401, contract.INVALID_CREDENTIALS)
     limits.login_succeeded(email)
     return _credentials(user)
 
 
 def profile(user: dict) -> dict:
-    return {
-        "_id": str(user["_id"]),
-        "name": user["name"],
-        "email": user["email"],
-        "status": user["status"],
-        "__v": user.get("__v", 0),
-    }
+    return contract.PROFILE(user)
 
 
 def current_user(request) -> dict:
@@ -72,10 +66,10 @@ def current_user(request) -> dict:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme != "Bearer" or not token.strip():
-        raise ApiError(401, "Not authorized, no token")
+        raise ApiError(401, contract.NO_TOKEN)
     user = user_for_token(token.strip())
     if user is None:
-        raise ApiError(401, "User not found")
+        raise ApiError(401, contract.USER_NOT_FOUND)
     logs.add(userId=str(user["_id"]))
     return user
 
@@ -83,7 +77,7 @@ def current_user(request) -> dict:
 def user_for_token(token: str):
     """The user a valid token names (None if that user is gone).
 
-    Raises ApiError(401, "Not authorized") for a bad, expired or inactive one.
+    Raises ApiError(401, contract.NOT_AUTHORIZED) for a bad, expired or inactive one.
     """
     return user_for_claims(verified_claims(token))
 
@@ -94,16 +88,16 @@ def verified_claims(token: str) -> dict:
         return jwt.decode(token, settings.get().require("jwt_secret"), algorithms=["HS256"],
                           options={"require": ["id", "iat", "exp"]})
     except jwt.PyJWTError:
-        raise ApiError(401, "Not authorized") from None
+        raise ApiError(401, contract.NOT_AUTHORIZED) from None
 
 
 def user_for_claims(claims: dict):
     user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
     if user_id is None:
-        raise ApiError(401, "Not authorized")
+        raise ApiError(401, contract.NOT_AUTHORIZED)
     user = db.get().users.find_one({"_id": user_id}, {"password": 0})
     if user is not None and user.get("status") != "active":
-        raise ApiError(401, "Not authorized")
+        raise ApiError(401, contract.NOT_AUTHORIZED)
     return user
 
 
@@ -114,9 +108,7 @@ def issue_token(user_id: str) -> str:
 
 
 def _credentials(user):
-    user_id = str(user["_id"])
-    return {"_id": user_id, "name": user["name"], "email": user["email"],
-            "token": issue_token(user_id)}
+    return contract.credentials(user, issue_token(str(user["_id"])))
 
 
 def _hash(password: str) -> str:

@@ -3,7 +3,7 @@ import re
 
 import pymongo
 
-from chalicelib import clock, db, validation
+from chalicelib import clock, contract, db, validation
 from chalicelib.errors import ApiError
 
 EDITABLE = ("title", "type", "body")
@@ -18,7 +18,7 @@ def list_for(user: dict, search=None) -> list:
     matches = _matcher(search)
     cursor = db.get().contents.find({"userId": user["_id"]}).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [public(item) for item in cursor if matches(item)]
+    return [contract.CONTENT(item) for item in cursor if matches(item)]
 
 
 def _matcher(search):
@@ -30,13 +30,12 @@ def _matcher(search):
 
 
 def create(user: dict, body: dict) -> dict:
-    fields = validation.required_strings(body, EDITABLE, "Please provide all fields")
-    return public(insert(user, fields["title"], fields["type"], fields["body"]))
+    fields = validation.required_strings(body, EDITABLE, contract.MISSING_FIELDS)
+    return contract.CONTENT(insert(user, fields["title"], fields["type"], fields["body"]))
 
 
 def insert(user: dict, title: str, content_type: str, text: str) -> dict:
-    if content_type not in validation.CONTENT_TYPES:
-        raise ApiError(400, "Invalid content type")
+    validation.content_type(content_type, contract.INVALID_CONTENT_TYPE)
     moment = clock.now()
     item = {"userId": user["_id"], "title": title, "type": content_type, "body": text,
             "createdAt": moment, "updatedAt": moment, "__v": 0}
@@ -48,49 +47,36 @@ def update(user: dict, content_id: str, body: dict) -> dict:
     fields = validation.strings(body, *EDITABLE)
     for name, value in fields.items():
         if not value.strip():
-            raise ApiError(400, f"{name} cannot be empty")
-    if "type" in fields and fields["type"] not in validation.CONTENT_TYPES:
-        raise ApiError(400, "Invalid content type")
-    item = _owned(user, content_id)
+            raise ApiError(400, contract.cannot_be_empty(name))
+    if "type" in fields:
+        validation.content_type(fields["type"], contract.INVALID_CONTENT_TYPE)
+    item = owned(user, content_id)
     if not fields:
-        return public(item)
+        return contract.CONTENT(item)
     # An update and a read rather than one find_one_and_update: the embedded
     # server re-runs a findAndModify's query under an $and, which scans the
     # whole collection for every edit.
     contents = db.get().contents
     if contents.update_one({"_id": item["_id"], "userId": user["_id"]},
                            {"$set": {**fields, "updatedAt": clock.now()}}).matched_count == 0:
-        raise ApiError(404, "Content not found")
+        raise ApiError(404, contract.CONTENT_NOT_FOUND)
     changed = contents.find_one({"_id": item["_id"]})
     if changed is None:
-        raise ApiError(404, "Content not found")
-    return public(changed)
+        raise ApiError(404, contract.CONTENT_NOT_FOUND)
+    return contract.CONTENT(changed)
 
 
 def delete(user: dict, content_id: str) -> dict:
-    item = _owned(user, content_id)
+    item = owned(user, content_id)
     db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]})
     return {"id": str(item["_id"])}
 
 
-def public(item: dict) -> dict:
-    return {
-        "_id": str(item["_id"]),
-        "userId": str(item["userId"]),
-        "title": item["title"],
-        "type": item["type"],
-        "body": item["body"],
-        "createdAt": clock.iso(item["createdAt"]),
-        "updatedAt": clock.iso(item["updatedAt"]),
-        "__v": item.get("__v", 0),
-    }
-
-
-def _owned(user, content_id):
+def owned(user, content_id):
     key = db.object_id(content_id)
     item = db.get().contents.find_one({"_id": key}) if key else None
     if item is None:
-        raise ApiError(404, "Content not found")
+        raise ApiError(404, contract.CONTENT_NOT_FOUND)
     if item["userId"] != user["_id"]:
-        raise ApiError(401, "User not authorized")
+        raise ApiError(401, contract.NOT_OWNER)
     return item

@@ -28,6 +28,7 @@ def _database(uri, name):
 def _ensure_indexes(database):
     database.users.create_index("email", unique=True)
     database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    database.voices.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_index("jobId", unique=True)
     database.jobs.create_index([("userId", 1), ("createdAt", -1)])
     # The sweeper's and the restart's queries: unfinished jobs by their times.

@@ -1,16 +1,17 @@
 """One error type, which the edge (chalicelib/edge.py) translates into the
 contract's `{"message": ...}` bodies. Nothing here knows the web framework:
 the worker and the notifier raise and read it too."""
+from chalicelib import contract
 
 MAX_BODY_BYTES = 256 * 1024
 
 # Chalice answers some requests itself with {"Code", "Message"} bodies; these
 # are the contract-shaped messages that replace them.
 CHALICE_MESSAGES = {
-    400: "Bad request",
-    405: "Method not allowed",
-    415: "Content-Type must be application/json",
-    500: "Server error",
+    400: contract.BAD_REQUEST,
+    405: contract.METHOD_NOT_ALLOWED,
+    415: contract.WRONG_MEDIA_TYPE,
+    500: contract.SERVER_ERROR,
 }
 
 
@@ -27,4 +28,4 @@ class ApiError(Exception):
 
 def check_body_size(raw_body):
     if len(raw_body or b"") > MAX_BODY_BYTES:
-        raise ApiError(413, "Request body too large")
+        raise ApiError(413, contract.BODY_TOO_LARGE)

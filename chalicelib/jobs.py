@@ -1,36 +1,67 @@
-"""Generation jobs as the API offers them: submitting, the contract's views
-of a job, and saving a result. Every change of a job's state is in
+"""Generation jobs as the API offers them: submitting, reading and saving a
+result, answered in the contract's views. Every change of a job's state is in
 `lifecycle`."""
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pymongo
-from bson import ObjectId
 
-from chalicelib import (clock, content, db, lifecycle, limits, logs, metrics, notify, queue,
-                        settings, validation)
+from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
+                        options, queue, settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-INVALID_TYPE = "Invalid content type. Must be one of: " + ", ".join(validation.CONTENT_TYPES)
+# What a job is asked to do: a regenerated job is queued with the same.
+INPUTS = ("prompt", "contentType", "options", "voice", "rewrite")
 
 
 def submit(user: dict, body: dict) -> dict:
     fields = validation.required_strings(body, ("prompt", "contentType"),
-                                         "Please provide prompt and contentType")
-    if fields["contentType"] not in validation.CONTENT_TYPES:
-        raise ApiError(400, INVALID_TYPE)
+                                         contract.MISSING_JOB_FIELDS)
+    validation.content_type(fields["contentType"], contract.invalid_job_content_type())
+    chosen, voice = options.validate(user, body, fields["contentType"])
+    inputs = {"prompt": fields["prompt"], "contentType": fields["contentType"],
+              "options": chosen, "voice": voice}
+    return _queue(user, {name: value for name, value in inputs.items() if value})
+
+
+def regenerate(user: dict, job_id: str) -> dict:
+    """A new job with the same inputs as one of the user's jobs."""
+    job = _owned(user, job_id)
+    return _queue(user, {name: job[name] for name in INPUTS if job.get(name)})
+
+
+def rewrite(user: dict, content_id: str, body: dict) -> dict:
+    """A job that rewrites a library item as instructed; it is queued,
+    processed and announced as any other job."""
+    fields = {name: value.strip() for name, value in
+              validation.strings(body, "language", "note").items() if value.strip()}
+    fields.update(validation.strings(body, "instruction"))
+    if fields.get("instruction") not in contract.REWRITES:
+        raise ApiError(400, contract.bad_instruction())
+    if fields["instruction"] == "translate" and "language" not in fields:
+        raise ApiError(400, contract.LANGUAGE_TO_TRANSLATE)
+    item = content.owned(user, content_id)
+    if len(item["body"]) > contract.MAX_REWRITE_CHARACTERS:
+        raise ApiError(400, contract.TOO_LONG_TO_REWRITE)
+    return _queue(user, {"prompt": item["title"], "contentType": item["type"],
+                         "rewrite": {"contentId": str(item["_id"]),
+                                     "instruction": fields.pop("instruction"), **fields,
+                                     "source": item["body"]}})
+
+
+def _queue(user, inputs):
+    """Take the job's limit slots (one per variant), store it, queue its message."""
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
     job_id = str(uuid.uuid4())
-    limits.take_generation_slot(user["_id"], job_id, moment)
+    limits.take_generation_slot(user["_id"], job_id, moment, slots=options.variants(inputs))
     job = {
         "jobId": job_id,
         "userId": user["_id"],
-        "prompt": fields["prompt"],
-        "contentType": fields["contentType"],
+        **inputs,
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,
@@ -42,30 +73,23 @@ def submit(user: dict, body: dict) -> dict:
         queue.send_job(job["jobId"], delay)
     except Exception:
         log.exception("job %s could not be queued", job["jobId"])
-        lifecycle.mark_error(job["jobId"], "The job could not be queued; please try again")
+        lifecycle.mark_error(job["jobId"], contract.NOT_QUEUED)
         metrics.job_finished("error")
-        raise ApiError(500, "Server error") from None
+        raise ApiError(500, contract.SERVER_ERROR) from None
     log.info("job %s queued for %s", job["jobId"], clock.iso(job["scheduledFor"]))
     metrics.job_queued()
-    return {
-        "message": "Content generation job queued successfully",
-        "jobId": job["jobId"],
-        "status": "queued",
-        "delaySeconds": delay,
-        "scheduledFor": clock.iso(job["scheduledFor"]),
-        "estimatedCompletionTime": clock.iso(
-            job["scheduledFor"] + timedelta(seconds=lifecycle.ESTIMATED_AI_SECONDS)),
-    }
+    return contract.job_queued(job, delay, job["scheduledFor"] + timedelta(
+        seconds=lifecycle.ESTIMATED_AI_SECONDS))
 
 
 def list_for(user: dict) -> list:
     cursor = db.get().jobs.find({"userId": user["_id"]}).sort(
         [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [document(job) for job in cursor]
+    return [contract.JOB(job) for job in cursor]
 
 
 def status_for(user: dict, job_id: str) -> dict:
-    return _status_view(_owned(user, job_id))
+    return contract.JOB_STATUS(_owned(user, job_id))
 
 
 def cancel(user: dict, job_id: str) -> dict:
@@ -74,38 +98,55 @@ def cancel(user: dict, job_id: str) -> dict:
     logs.add(jobId=job_id)
     cancelled = lifecycle.cancel(job_id, user["_id"])
     if not cancelled.taken:
-        raise ApiError(400, "Job already finished", currentStatus=_owned(user, job_id)["status"])
+        raise ApiError(400, contract.JOB_FINISHED, currentStatus=_owned(user, job_id)["status"])
     log.info("job %s: cancelled by its owner", job_id)
-    if not notify.job_completed(event_payload(cancelled.job)):
+    if not notify.job_completed(contract.job_completed(cancelled.job)):
         # A worker can reach Redis: it sends the event when this message arrives.
         lifecycle.owe_announcement(job_id)
         queue.send_job(job_id, 0)
-    return _status_view(cancelled.job)
-
-
-def _status_view(job: dict) -> dict:
-    view = {key: job[key] for key in ("jobId", "status", "contentType", "prompt")}
-    view["scheduledFor"] = clock.iso(job["scheduledFor"])
-    view["createdAt"] = clock.iso(job["createdAt"])
-    for key in ("generatedContent", "error"):
-        if key in job:
-            view[key] = job[key]
-    if "completedAt" in job:
-        view["completedAt"] = clock.iso(job["completedAt"])
-    return {**view, **_spend(job)}
+    return contract.JOB_STATUS(cancelled.job)
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
+    """The job's result as a new library item; with `variant` (an addition)
+    one of its variants; with `replace: true` (an addition) a rewrite's
+    result written back into the item it rewrote."""
     fields = validation.strings(body, "title")
+    if "replace" in body and not isinstance(body["replace"], bool):
+        raise ApiError(400, contract.REPLACE_NOT_BOOLEAN)
     job = _owned(user, job_id)
     if job["status"] != "completed":
-        raise ApiError(400, "Cannot save content from incomplete job",
+        raise ApiError(400, contract.JOB_INCOMPLETE,
                        currentStatus=job["status"])
     if not job.get("generatedContent"):
-        raise ApiError(400, "No generated content available")
-    title = fields.get("title", "").strip() or default_title(job["prompt"])
-    saved = content.insert(user, title, job["contentType"], job["generatedContent"])
-    return {"message": "Content saved successfully", "content": content.public(saved)}
+        raise ApiError(400, contract.NO_GENERATED_CONTENT)
+    text = _chosen_text(job, body)
+    title = fields.get("title", "").strip()
+    if replaces(body):
+        if not job.get("rewrite"):
+            raise ApiError(400, contract.NOT_A_REWRITE)
+        changed = content.update(user, job["rewrite"]["contentId"],
+                                 {"body": text, **({"title": title} if title else {})})
+        return {"message": contract.CONTENT_REPLACED, "content": changed}
+    saved = content.insert(user, title or default_title(job["prompt"]), job["contentType"], text)
+    return contract.saved(saved)
+
+
+def replaces(body: dict) -> bool:
+    """Whether a save writes back into the rewritten item (200) rather than
+    creating one (201)."""
+    return body.get("replace") is True
+
+
+def _chosen_text(job, body):
+    if "variant" not in body:
+        return job["generatedContent"]
+    variants = job.get("variants") or [job["generatedContent"]]
+    chosen = body["variant"]
+    if isinstance(chosen, bool) or not isinstance(chosen, int) \
+            or not 1 <= chosen <= len(variants):
+        raise ApiError(400, contract.no_such_variant(len(variants)))
+    return variants[chosen - 1]
 
 
 def default_title(prompt: str) -> str:
@@ -113,30 +154,6 @@ def default_title(prompt: str) -> str:
     if len(words) <= 60:
         return words
     return words[:57].rsplit(" ", 1)[0] + "..."
-
-
-def document(job: dict) -> dict:
-    """The stored job as the contract lists it; claim bookkeeping stays inside."""
-    view = {"_id": str(job["_id"])}
-    for key in ("jobId", "userId", "prompt", "contentType", "status",
-                "generatedContent", "error", "scheduledFor", "completedAt",
-                "createdAt", "updatedAt"):
-        if key not in job:
-            continue
-        value = job[key]
-        if isinstance(value, datetime):
-            value = clock.iso(value)
-        elif isinstance(value, ObjectId):
-            value = str(value)
-        view[key] = value
-    view["__v"] = job.get("__v", 0)
-    return {**view, **_spend(job)}
-
-
-def _spend(job: dict) -> dict:
-    """`usage`, `model` and `finishReason` (`length`: the text was cut at the
-    token limit), additions to the contract's job, when known."""
-    return {key: job[key] for key in ("usage", "model", "finishReason") if job.get(key)}
 
 
 def usage_totals(user: dict) -> dict:
@@ -155,21 +172,6 @@ def usage_totals(user: dict) -> dict:
     return totals
 
 
-def event_payload(job: dict) -> dict:
-    """`job_completed` as the contract defines it: status completed or failed."""
-    payload = {"userId": str(job["userId"]), "jobId": job["jobId"],
-               "status": "completed" if job["status"] == "completed" else "failed"}
-    if job["status"] == "completed":
-        payload["generatedContent"] = job["generatedContent"]
-    else:
-        payload["error"] = job["error"]
-    payload["completedAt"] = clock.iso(job["completedAt"])
-    if job.get("finishReason"):
-        # An addition: the piece was cut short, which the client says.
-        payload["finishReason"] = job["finishReason"]
-    return payload
-
-
 def finished_since(user_id, since, limit: int) -> list:
     """The user's jobs finished after `since`, oldest first."""
     return list(db.get().jobs.find(
@@ -183,5 +185,5 @@ def _owned(user, job_id):
     # embedded server's explain reports a scan for jobId and userId together).
     job = db.get().jobs.find_one({"jobId": job_id}) if isinstance(job_id, str) else None
     if job is None or job["userId"] != user["_id"]:
-        raise ApiError(404, "Job not found")
+        raise ApiError(404, contract.JOB_NOT_FOUND)
     return job

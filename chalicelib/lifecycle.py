@@ -22,14 +22,12 @@ import pymongo
 import pymongo.errors
 
 from chalicelib import clock, db, settings
+from chalicelib.contract import CANCELLED, FINISHED, UNFINISHED
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("completed", "failed", "error")
 # How long a due job is expected to take, for the estimates the API gives.
 ESTIMATED_AI_SECONDS = 30
-UNFINISHED = ("queued", "processing")
-CANCELLED = "Cancelled by the user"
 # A state seen between two updates of another worker: look again shortly.
 RECHECK_SECONDS = 1.0
 
@@ -93,6 +91,21 @@ def complete(job: dict, text: str, deadline: float, **extra) -> Outcome:
     retries of the write: the AI has been paid, so a database outage shorter
     than the time left must not throw the text away."""
     return _finish_claimed(job, "completed", {"generatedContent": text, **extra}, deadline)
+
+
+def keep_variant(job: dict, variant: dict) -> Outcome:
+    """The claim holder keeps one paid variant of several as soon as it is
+    paid, not a state change but a write only the claim may make: a worker
+    that dies before the last variant leaves the paid ones, and whoever
+    claims the job next pays only for those still missing. `job` is the
+    claimed job; the Outcome's job has the variant."""
+    kept = job.get("variantResults", [])
+    update = {"$set": {"variantResults": [*kept, variant], "updatedAt": clock.now()}}
+    condition = {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": "processing",
+                 f"variantResults.{len(kept)}": {"$exists": False}}
+    if db.get().jobs.update_one(condition, update).matched_count:
+        return Outcome(_applied(job, update))
+    return Outcome(reason="lost")
 
 
 def fail(job: dict, message: str, deadline: float, **extra) -> Outcome:

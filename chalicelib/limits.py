@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, lifecycle, metrics, settings
+from chalicelib import clock, contract, db, lifecycle, metrics, settings
 from chalicelib.errors import ApiError
 
 DAY = timedelta(days=1)
@@ -24,8 +24,6 @@ ABANDONED_SLOT = timedelta(minutes=1)
 QUOTA_LIFETIME = timedelta(days=2)
 REQUEST_WINDOW_SECONDS = 60
 DUPLICATE_KEY = 11000
-LOGIN_LOCKED = "Too many login attempts, please try again later"
-TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,21 @@ class _Quota:
     submitted: list
 
 
-def take_generation_slot(user_id, job_id: str, now: datetime = None):
+def take_generation_slot(user_id, job_id: str, now: datetime = None, slots: int = 1):
     """Count a new job against its user's limits, before anything is stored,
-    or raise a 429. One conditional update takes the slot; only when it finds
-    the quota full are ended jobs and old submissions dropped, and it tries
-    once more."""
+    or raise a 429. A job of several variants makes that many paid calls, so
+    it takes that many slots. One conditional update takes them; only when
+    it finds the quota full are ended jobs and old submissions dropped, and
+    it tries once more."""
     now = now or clock.now()
     config = settings.get()
+    if slots > min(config.max_active_jobs_per_user, config.max_jobs_per_day):
+        raise _generation_refused(_reconcile(user_id, now), now, config)
     condition = {"_id": user_id,
-                 f"active.{config.max_active_jobs_per_user - 1}": {"$exists": False},
-                 f"submitted.{config.max_jobs_per_day - 1}": {"$exists": False}}
-    update = {"$push": {"active": {"jobId": job_id, "at": now}, "submitted": now},
+                 f"active.{config.max_active_jobs_per_user - slots}": {"$exists": False},
+                 f"submitted.{config.max_jobs_per_day - slots}": {"$exists": False}}
+    update = {"$push": {"active": {"$each": [{"jobId": job_id, "at": now}] * slots},
+                        "submitted": {"$each": [now] * slots}},
               "$set": {"expiresAt": now + QUOTA_LIFETIME}}
     if _conditional_upsert(_collection("generation_quotas"), condition, update):
         return
@@ -109,7 +111,7 @@ def begin_login(email: str, now: datetime = None):
     failures = sorted((record or {}).get("failures", []))
     frees = failures[len(failures) - config.login_max_failures] + window \
         if len(failures) >= config.login_max_failures else now
-    raise _too_many(LOGIN_LOCKED, frees, now)
+    raise _too_many(contract.LOGIN_LOCKED, frees, now)
 
 
 def login_succeeded(email: str):
@@ -134,7 +136,7 @@ def _count_request(action, source_ip, per_minute, now):
     # racing to create its counter.
     if not (_conditional_upsert(counters, condition, update)
             or _conditional_upsert(counters, condition, update)):
-        raise _too_many(TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
+        raise _too_many(contract.TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
 
 
 def _request_count(action, source_ip, per_minute, now):
@@ -220,11 +222,9 @@ def _generation_refused(quota, now, config):
     # A request that lost a race for the last slot finds the quota just full.
     frees = _next_slot(quota, now, config) or now
     if len(quota.submitted) >= config.max_jobs_per_day:
-        message = (f"Daily generation limit reached: {config.max_jobs_per_day} jobs in 24 "
-                   f"hours; the next slot frees at {clock.iso(frees)}")
+        message = contract.daily_limit_reached(config.max_jobs_per_day, clock.iso(frees))
     else:
-        message = (f"Active generation limit reached: {config.max_active_jobs_per_user} "
-                   "jobs queued or processing; a slot frees when one of them finishes")
+        message = contract.active_limit_reached(config.max_active_jobs_per_user)
     return _too_many(message, frees, now)
 
 

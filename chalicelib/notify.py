@@ -3,7 +3,7 @@ Redis, where every notifier process is listening."""
 import logging
 import time
 
-from chalicelib import settings
+from chalicelib import contract, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,6 @@ class Progress:
     def _send(self) -> bool:
         self._sent_at, self._sent_text = time.monotonic(), self._text
         if self._working:
-            self._working = _emit("job_progress", {"jobId": self.job_id,
-                                                   "userId": self.user_id, "text": self._text})
+            self._working = _emit("job_progress", contract.job_progress(
+                self.job_id, self.user_id, self._text))
         return True

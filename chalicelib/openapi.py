@@ -1,12 +1,14 @@
 """The API described as an OpenAPI 3 document: the contract's paths, bodies,
 statuses and exact messages, plus what the service does beyond it (marked
-`x-addition`). Messages and caps are taken from the modules that produce
-them, so the description cannot drift from the behaviour."""
+`x-addition`). Messages, content types and schemas are the contract
+module's and caps are validation's, so the description cannot drift from the
+behaviour."""
 import copy
 import functools
 from pathlib import Path
 
-from chalicelib import errors, jobs, lifecycle, limits, validation
+from chalicelib import contract, options, validation
+from chalicelib.contract import obj as _object, ref as _ref
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
 
@@ -31,22 +33,21 @@ DOCS_PAGE = """<!doctype html>
 DOCS_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
 
-DESCRIPTION = """The REST API of the AI Content Generator, as its contract
+DESCRIPTION = f"""The REST API of the AI Content Generator, as its contract
 (`api-reference.md`, version 1.0.0) defines it. Every error body is
-`{"message": ...}`.
+`{{"message": ...}}`.
 
 Beyond the contract (marked `x-addition`): a malformed JSON body is 400
-`Malformed JSON body`, a body that is not an object 400 `Request body must be a
-JSON object`, a wrong Content-Type 415, a body over 256 KiB 413 `Request body
-too large`, an unknown route 404 `Not found` and a wrong method 405 `Method not
-allowed`. Every field must be a string with a cap (`<field> must be a string`,
-`<field> must be at most N characters`); a required field given as null counts
-as missing.
+`{contract.MALFORMED_JSON}`, a body that is not an object 400 `{contract.NOT_AN_OBJECT}`,
+a wrong Content-Type 415, a body over 256 KiB 413 `{contract.BODY_TOO_LARGE}`, an
+unknown route 404 `{contract.NOT_FOUND}` and a wrong method 405
+`{contract.METHOD_NOT_ALLOWED}`. Every field must be a string with a cap
+(`{contract.not_a_string("<field>")}`, `{contract.too_long("<field>", "N")}`); a
+required field given as null counts as missing.
 
-Real-time `job_completed` events are sent over Socket.IO, which OpenAPI does
-not describe: see the contract's section 7."""
-
-STATUSES = (*lifecycle.UNFINISHED, *lifecycle.FINISHED)
+Real-time `job_completed` and `job_progress` events are sent over Socket.IO,
+which OpenAPI does not describe: see the contract's section 7 and the
+JobCompleted and JobProgress schemas."""
 
 
 def document(request=None) -> dict:
@@ -73,13 +74,15 @@ def _document() -> dict:
         "info": {"title": "AI Content Generator API", "version": "1.0.0",
                  "description": DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "content"}, {"name": "generation"},
+                 {"name": "voices", "x-addition": True,
+                  "description": "Brand voices a generation can follow."},
                  {"name": "documentation", "x-addition": True,
                   "description": "This description and its human-readable page."}],
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"}},
-            "schemas": _schemas(),
+            "schemas": {**contract.schemas(), "Options": _options_schema()},
         },
         "security": [{"bearerAuth": []}],
     }
@@ -93,21 +96,20 @@ def _paths():
                           "password": _string("password", 1)},
                          ["name", "email", "password"]),
             responses={201: _json("Registered: the user and a token", _ref("Credentials")),
-                       400: _messages(["Please provide all fields", "User already exists"],
-                                      ["Please provide a valid email",
-                                       "password must be at most 72 bytes",
+                       400: _messages([contract.MISSING_FIELDS, contract.USER_EXISTS],
+                                      [contract.INVALID_EMAIL, contract.PASSWORD_TOO_LONG,
                                        *_typed("name", "email", "password")], body=True),
-                       429: _throttled([limits.TOO_MANY_REQUESTS])},
+                       429: _throttled([contract.TOO_MANY_REQUESTS])},
             server_error=True)},
         "/auth/login": {"post": _operation(
             "auth", "login", "Login user", public=True,
             body=_object({"email": _string("email"), "password": _string("password")},
                          ["email", "password"]),
             responses={200: _json("Logged in: the user and a token", _ref("Credentials")),
-                       400: _messages([], ["Please provide all fields",
+                       400: _messages([], [contract.MISSING_FIELDS,
                                            *_typed("email", "password")], body=True),
-                       401: _messages(["Invalid credentials"]),
-                       429: _throttled([limits.TOO_MANY_REQUESTS, limits.LOGIN_LOCKED])},
+                       401: _messages([contract.INVALID_CREDENTIALS]),
+                       429: _throttled([contract.TOO_MANY_REQUESTS, contract.LOGIN_LOCKED])},
             server_error=True)},
         "/auth/me": {"get": _operation(
             "auth", "me", "Get current user profile",
@@ -128,8 +130,8 @@ def _paths():
                               "type": _ref("ContentType"),
                               "body": _string("body", 1)}, ["title", "type", "body"]),
                 responses={201: _json("The stored item", _ref("Content")),
-                           400: _messages(["Please provide all fields",
-                                           "Invalid content type"],
+                           400: _messages([contract.MISSING_FIELDS,
+                                           contract.INVALID_CONTENT_TYPE],
                                           _typed("title", "type", "body"), body=True)},
                 server_error=True),
         },
@@ -142,32 +144,73 @@ def _paths():
                               "body": _string("body", 1)}, []),
                 optional_body=True,
                 responses={200: _json("The updated item", _ref("Content")),
-                           400: _messages([], ["Invalid content type",
-                                               *[f"{name} cannot be empty"
+                           400: _messages([], [contract.INVALID_CONTENT_TYPE,
+                                               *[contract.cannot_be_empty(name)
                                                  for name in ("title", "type", "body")],
                                                *_typed("title", "type", "body")],
                                           body=True),
-                           404: _messages(["Content not found"])},
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
             "delete": _operation(
                 "content", "deleteContent", "Delete content by ID",
                 responses={200: _json("The id of the deleted item", _object(
                     {"id": {"type": "string"}}, ["id"])),
-                           404: _messages(["Content not found"])},
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
         },
+        "/content/{id}/export": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "get": {**_operation(
+                "content", "exportContent", "Download an item as Markdown or sanitised HTML",
+                parameters=[{"name": "format", "in": "query", "required": False,
+                             "description": "md (the default) or html",
+                             "schema": {"type": "string",
+                                        "enum": list(contract.EXPORT_FORMATS)}}],
+                responses={200: {"description": "The item as a file named from its title "
+                                                "(Content-Disposition: attachment)",
+                                 "content": {kind.split(";")[0]: {"schema": {"type": "string"}}
+                                             for kind in contract.EXPORT_FORMATS.values()}},
+                           400: _messages([], [contract.UNKNOWN_FORMAT]),
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
+                owner=True, server_error=True), "x-addition": True},
+        },
+        "/content/{id}/rewrite": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "post": {**_operation(
+                "content", "rewriteContent", "Queue a job that rewrites the item",
+                body=_object({"instruction": {"type": "string",
+                                              "enum": list(contract.REWRITES)},
+                              "language": {**_string("language"), "description":
+                                           "Required to translate"},
+                              "note": _string("note")}, ["instruction"]),
+                responses={202: _json("Queued, as POST /generate-content; save its result "
+                                      "with replace: true to update the item",
+                                      _ref("JobQueued")),
+                           400: _messages([], [contract.bad_instruction(),
+                                               contract.LANGUAGE_TO_TRANSLATE,
+                                               contract.TOO_LONG_TO_REWRITE,
+                                               *_typed("instruction", "language", "note")],
+                                          body=True),
+                           404: _messages([contract.CONTENT_NOT_FOUND]),
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
+                owner=True, server_error=True), "x-addition": True},
+        },
+        **_voice_paths(),
         "/generate-content": {
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
                 body=_object({"prompt": _string("prompt", 1),
-                              "contentType": _ref("ContentType")},
+                              "contentType": _ref("ContentType"),
+                              "options": _ref("Options")},
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),
-                           400: _messages(["Please provide prompt and contentType",
-                                           jobs.INVALID_TYPE],
-                                          _typed("prompt", "contentType"), body=True),
-                           429: _throttled(pattern="^(Active|Daily) generation limit reached: ")},
+                           400: _messages([contract.MISSING_JOB_FIELDS,
+                                           contract.invalid_job_content_type()],
+                                          [*_typed("prompt", "contentType"),
+                                           *_option_messages()], body=True),
+                           404: _messages([], [contract.VOICE_NOT_FOUND]),
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
                 server_error=True),
             "get": _operation(
                 "generation", "listJobs", "Get all user's generation jobs",
@@ -180,7 +223,7 @@ def _paths():
                 "generation", "jobStatus", "Get specific job status",
                 responses={200: _json("The job's status, and its result once finished",
                                       _ref("JobStatus")),
-                           404: _messages(["Job not found"])},
+                           404: _messages([contract.JOB_NOT_FOUND])},
                 server_error=True),
         },
         "/generate-content/{jobId}/save": {
@@ -188,24 +231,49 @@ def _paths():
             "post": _operation(
                 "generation", "saveJob", "Save generated content to library",
                 body=_object({"title": {**_string("title"), "description":
-                                        "Defaults to a title derived from the prompt"}}, []),
+                                        "Defaults to a title derived from the prompt"},
+                              "variant": {"type": "integer", "minimum": 1,
+                                          "maximum": contract.MAX_VARIANTS, "x-addition": True,
+                                          "description": "Which of the job's variants to "
+                                                         "save (1 is generatedContent)"},
+                              "replace": {"type": "boolean", "x-addition": True,
+                                          "description": "true: write a rewrite's result "
+                                                         "back into the item it rewrote "
+                                                         "(200) instead of a new item"}}, []),
                 optional_body=True,
-                responses={201: _json("Saved to the library", _ref("Saved")),
-                           400: _messages(["Cannot save content from incomplete job",
-                                           "No generated content available"],
-                                          _typed("title"), body=True),
-                           404: _messages(["Job not found"])},
-                server_error=True),
+                responses={200: {**_json("A rewrite's result written into its item "
+                                         "(replace: true)", _ref("Replaced")),
+                                 "x-addition": True},
+                           201: _json("Saved to the library", _ref("Saved")),
+                           400: _messages([contract.JOB_INCOMPLETE,
+                                           contract.NO_GENERATED_CONTENT],
+                                          [*_typed("title"), contract.REPLACE_NOT_BOOLEAN,
+                                           contract.NOT_A_REWRITE,
+                                           *[contract.no_such_variant(count) for count in
+                                             range(1, contract.MAX_VARIANTS + 1)],
+                                           contract.cannot_be_empty("title")], body=True),
+                           404: _messages([contract.JOB_NOT_FOUND],
+                                          [contract.CONTENT_NOT_FOUND])},
+                owner=True, server_error=True),
+        },
+        "/generate-content/{jobId}/regenerate": {
+            "parameters": [_path_id("jobId", "UUID of one of the user's jobs")],
+            "post": {**_operation(
+                "generation", "regenerateJob", "Queue a new job with the same inputs",
+                responses={202: _json("Queued, as POST /generate-content", _ref("JobQueued")),
+                           404: _messages([contract.JOB_NOT_FOUND]),
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
+                server_error=True), "x-addition": True},
         },
         "/generate-content/{jobId}/cancel": {
             "parameters": [_path_id("jobId", "UUID of a queued or processing job")],
             "post": {**_operation(
                 "generation", "cancelJob", "Stop a queued or processing job",
-                responses={200: _json("The job, now failed with \"Cancelled by the user\"; "
+                responses={200: _json(f"The job, now failed with \"{contract.CANCELLED}\"; "
                                       "job_completed (failed) is emitted",
                                       _ref("JobStatus")),
-                           400: _messages([], ["Job already finished"]),
-                           404: _messages(["Job not found"])},
+                           400: _messages([], [contract.JOB_FINISHED]),
+                           404: _messages([contract.JOB_NOT_FOUND])},
                 server_error=True), "x-addition": True},
         },
         "/usage": {"get": {**_operation(
@@ -229,18 +297,97 @@ def _paths():
     }
 
 
+def _option_messages():
+    return [contract.OPTIONS_NOT_AN_OBJECT, contract.unknown_option(), contract.BAD_LENGTH,
+            contract.BAD_VARIANTS, contract.BAD_PLATFORM,
+            *[contract.option_only_for(name) for name in contract.option_names()
+              if name not in contract.COMMON_OPTIONS],
+            *_typed(*options.FREE_TEXT, "length", "platform"),
+            *[message for name, item, most in options.LISTS
+              for message in (contract.not_a_list(name), contract.too_many_items(name, most),
+                              contract.item_too_long(name, validation.LIMITS[item]))]]
+
+
+def _options_schema():
+    def listed(item, most):
+        return {"type": "array", "maxItems": most, "items": _string(item)}
+
+    only = {name: " or ".join(kind.name for kind in contract.CONTENT_TYPES.values()
+                              if name in kind.options) + " only"
+            for name in contract.option_names() if name not in contract.COMMON_OPTIONS}
+    properties = {
+        "tone": {**_string("tone"), "x-named": list(contract.TONES),
+                 "description": "One of " + ", ".join(contract.TONES) + ", or free text"},
+        "length": {"type": "string", "enum": list(contract.LENGTHS),
+                   "x-words": {kind.name: dict(kind.words)
+                               for kind in contract.CONTENT_TYPES.values()}},
+        "language": _string("language"), "audience": _string("audience"),
+        "keywords": listed("keyword", contract.MAX_KEYWORDS),
+        "variants": {"type": "integer", "minimum": 1, "maximum": contract.MAX_VARIANTS,
+                     "description": "Each variant is a paid call and takes a limit slot"},
+        "voiceId": {**_string("voiceId"), "description": "One of the user's /voices"},
+        "productName": {**_string("productName"), "description": only["productName"]},
+        "features": {**listed("feature", contract.MAX_FEATURES),
+                     "description": only["features"]},
+        "platform": {"type": "string", "enum": list(contract.PLATFORMS),
+                     "x-limits": {key: {"name": name, "characters": limit}
+                                  for key, (name, limit) in contract.PLATFORMS.items()},
+                     "description": only["platform"] + "; the caption is cut at a word to "
+                                                        "the platform's limit"}}
+    return {**_object(properties, []), "additionalProperties": False, "x-addition": True}
+
+
+def _voice_paths():
+    body = _object({"name": _string("name", 1), "description": _string("description"),
+                    "samples": {"type": "array", "maxItems": contract.MAX_SAMPLES,
+                                "items": _string("sample")}}, [])
+    invalid = [contract.VOICE_NAME_REQUIRED, *_typed("name", "description"),
+               contract.not_a_list("samples"),
+               contract.too_many_items("samples", contract.MAX_SAMPLES),
+               contract.item_too_long("samples", validation.LIMITS["sample"])]
+    missing = _messages([], [contract.VOICE_NOT_FOUND])
+    return {
+        "/voices": {
+            "get": {**_operation("voices", "listVoices", "The user's brand voices, newest first",
+                                 responses={200: _json("The voices", {
+                                     "type": "array", "items": _ref("Voice")})}),
+                    "x-addition": True},
+            "post": {**_operation(
+                "voices", "createVoice", "Create a brand voice",
+                body={**body, "required": ["name"]},
+                responses={201: _json("The stored voice", _ref("Voice")),
+                           400: _messages([], [*invalid, contract.TOO_MANY_VOICES], body=True)},
+                server_error=True), "x-addition": True},
+        },
+        "/voices/{id}": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the voice")],
+            "put": {**_operation(
+                "voices", "updateVoice", "Change a brand voice's named fields",
+                body=body, optional_body=True,
+                responses={200: _json("The changed voice", _ref("Voice")),
+                           400: _messages([], invalid, body=True), 404: missing},
+                server_error=True), "x-addition": True},
+            "delete": {**_operation(
+                "voices", "deleteVoice", "Delete a brand voice",
+                responses={200: _json("The id of the deleted voice", _object(
+                    {"id": {"type": "string"}}, ["id"])), 404: missing},
+                server_error=True), "x-addition": True},
+        },
+    }
+
+
 def _operation(tag, operation_id, summary, responses, body=None, optional_body=False,
                parameters=None, public=False, owner=False, server_error=False):
     documented = {str(status): response for status, response in responses.items()}
     if not public:
         documented["401"] = _messages(
-            ["Not authorized, no token", "Not authorized", "User not found",
-             *(["User not authorized"] if owner else [])])
+            [contract.NO_TOKEN, contract.NOT_AUTHORIZED, contract.USER_NOT_FOUND,
+             *([contract.NOT_OWNER] if owner else [])])
     if body is not None:
-        documented["413"] = _messages([], ["Request body too large"], addition=True)
-        documented["415"] = _messages([], [errors.CHALICE_MESSAGES[415]], addition=True)
+        documented["413"] = _messages([], [contract.BODY_TOO_LARGE], addition=True)
+        documented["415"] = _messages([], [contract.WRONG_MEDIA_TYPE], addition=True)
     if server_error:
-        documented["500"] = _messages(["Server error"])
+        documented["500"] = _messages([contract.SERVER_ERROR])
     operation = {"tags": [tag], "operationId": operation_id, "summary": summary,
                  "responses": dict(sorted(documented.items()))}
     if public:
@@ -258,17 +405,17 @@ def _addition(operation_id, summary, responses):
             "security": [], "x-addition": True, "responses": responses}
 
 
-def _messages(contract, additions=(), body=False, addition=False):
+def _messages(agreed, additions=(), body=False, addition=False):
     """A `{"message"}` response whose message is one of the listed ones: the
     contract's, then those beyond it."""
     if body:
-        additions = [*additions, "Malformed JSON body", "Request body must be a JSON object",
-                     errors.CHALICE_MESSAGES[400]]
-    lines = [f"`{message}`" for message in contract]
+        additions = [*additions, contract.MALFORMED_JSON, contract.NOT_AN_OBJECT,
+                     contract.BAD_REQUEST]
+    lines = [f"`{message}`" for message in agreed]
     lines += [f"`{message}` (beyond the contract)" for message in additions]
     response = {"description": "; ".join(lines), "content": {"application/json": {
         "schema": {"allOf": [_ref("Error"),
-                             {"properties": {"message": {"enum": [*contract, *additions]}}}]}}}}
+                             {"properties": {"message": {"enum": [*agreed, *additions]}}}]}}}}
     if addition:
         response["x-addition"] = True
     return response
@@ -287,11 +434,11 @@ def _throttled(messages=(), pattern=None):
 
 def _typed(*names):
     return [message for name in names
-            for message in (f"{name} must be a string", *_caps(name))]
+            for message in (contract.not_a_string(name), *_caps(name))]
 
 
 def _caps(name):
-    return [f"{name} must be at most {validation.LIMITS[name]} characters"]
+    return [contract.too_long(name, validation.LIMITS[name])]
 
 
 def _string(name, min_length=0, string_format=None):
@@ -303,13 +450,6 @@ def _string(name, min_length=0, string_format=None):
     return schema
 
 
-def _object(properties, required):
-    schema = {"type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
-
 def _path_id(name, description):
     return {"name": name, "in": "path", "required": True, "description": description,
             "schema": {"type": "string"}}
@@ -317,78 +457,3 @@ def _path_id(name, description):
 
 def _json(description, schema):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _schemas():
-    string, stamp = {"type": "string"}, {"type": "string", "format": "date-time"}
-    content_type = _ref("ContentType")
-    status = {"type": "string", "enum": list(STATUSES)}
-    version, number = {"type": "integer"}, {"type": "number"}
-    # Additions on a finished job: its tokens, cost and model, and why a
-    # text that did not end by itself stopped.
-    spend = {"usage": {**_object({"promptTokens": version, "completionTokens": version,
-                                  "totalTokens": version, "cost": number,
-                                  "estimated": {"type": "boolean", "description":
-                                                "The server reported no usage: the tokens "
-                                                "are estimated from the text"}}, []),
-                       "x-addition": True},
-             "model": {**string, "description": "The model that answered",
-                       "x-addition": True},
-             "finishReason": {**string, "description": "Only when the text did not end by "
-                                                       "itself: `length` when it was cut at "
-                                                       "the token limit",
-                              "x-addition": True}}
-    return {
-        "ContentType": {"type": "string", "enum": list(validation.CONTENT_TYPES)},
-        "Error": _object({"message": string, "currentStatus": {
-            **status, "description": "Only when saving a job that is not completed, or "
-                                     "cancelling one that has finished"}},
-            ["message"]),
-        "Credentials": _object({"_id": string, "name": string, "email": string,
-                                "token": string}, ["_id", "name", "email", "token"]),
-        "Profile": _object({"_id": string, "name": string, "email": string,
-                            "status": {"type": "string", "enum": ["active", "inactive"]},
-                            "__v": version}, ["_id", "name", "email", "status", "__v"]),
-        "Content": _object({"_id": string, "userId": string, "title": string,
-                            "type": content_type, "body": string, "createdAt": stamp,
-                            "updatedAt": stamp, "__v": version},
-                           ["_id", "userId", "title", "type", "body", "createdAt",
-                            "updatedAt", "__v"]),
-        "JobQueued": _object({"message": {"type": "string", "enum": [
-                                  "Content generation job queued successfully"]},
-                              "jobId": string, "status": {"type": "string", "enum": ["queued"]},
-                              "delaySeconds": version, "scheduledFor": stamp,
-                              "estimatedCompletionTime": stamp},
-                             ["message", "jobId", "status", "delaySeconds", "scheduledFor",
-                              "estimatedCompletionTime"]),
-        "JobStatus": _object({"jobId": string, "status": status, "contentType": content_type,
-                              "prompt": string, "scheduledFor": stamp, "createdAt": stamp,
-                              "generatedContent": string, "error": string,
-                              "completedAt": stamp, **spend},
-                             ["jobId", "status", "contentType", "prompt", "scheduledFor",
-                              "createdAt"]),
-        "Job": _object({"_id": string, "jobId": string, "userId": string, "prompt": string,
-                        "contentType": content_type, "status": status,
-                        "generatedContent": string, "error": string, "scheduledFor": stamp,
-                        "completedAt": stamp, "createdAt": stamp, "updatedAt": stamp,
-                        "__v": version, **spend},
-                       ["_id", "jobId", "userId", "prompt", "contentType", "status",
-                        "scheduledFor", "createdAt", "updatedAt", "__v"]),
-        "Usage": _object({"activeJobs": version, "maxActiveJobs": version,
-                          "jobsLast24h": version, "maxJobsPerDay": version,
-                          "nextSlotAt": {**stamp, "nullable": True},
-                          "month": _object({"start": stamp, "jobs": version,
-                                            "promptTokens": version,
-                                            "completionTokens": version,
-                                            "totalTokens": version, "cost": number},
-                                           ["start", "jobs", "promptTokens",
-                                            "completionTokens", "totalTokens", "cost"])},
-                         ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
-                          "nextSlotAt", "month"]),
-        "Saved": _object({"message": {"type": "string", "enum": ["Content saved successfully"]},
-                          "content": _ref("Content")}, ["message", "content"]),
-    }

@@ -1,8 +1,9 @@
 """The AI call: OpenRouter chat completions, streamed and bounded in time,
-with the models, their parameters and one system prompt per content type
-kept here. Any OpenAI-compatible server can stand in for OpenRouter (see
-docs/operations.md): usage is asked for the way it understands, estimated
-when it reports none, and a text cut at the token limit says so."""
+with the models and their parameters kept here (each content type's system
+prompt is the contract's). Any OpenAI-compatible server can stand in for
+OpenRouter (see docs/operations.md): usage is asked for the way it
+understands, estimated when it reports none, and a text cut at the token
+limit says so."""
 import dataclasses
 import email.utils
 import json
@@ -11,24 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import metrics, settings
+from chalicelib import metrics, options, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
-PROMPTS = {
-    "Blog Post Outline": (
-        "You are an expert content strategist. Write a structured blog post outline in "
-        "Markdown for the topic the user gives: a title, an introduction, four to six main "
-        "sections with bullet points, and a conclusion."),
-    "Product Description": (
-        "You are an experienced copywriter. Write a persuasive, marketing-focused product "
-        "description in Markdown for the product the user describes: a headline, a short "
-        "paragraph, key features as bullet points, and a call to action."),
-    "Social Media Caption": (
-        "You are a social media manager. Write one engaging social media caption for the "
-        "subject the user gives: short, friendly, with a few fitting emojis and hashtags."),
-}
 PARAMETERS = {"temperature": 0.7}
 RETRYABLE = {408, 429, 502, 503}
 FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
@@ -68,11 +56,13 @@ class Generation:
         return kept
 
 
-def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Generation:
+def stream(prompt: str, content_type: str, deadline: float, on_text=None,
+           brief=None) -> Generation:
     """Generated Markdown for the prompt, streamed; `deadline` is a
     time.monotonic() by which we must have returned (the Lambda's remaining
     time). `on_text(text_so_far)` is called as the text grows; an exception
-    it raises stops the call at once and propagates (a cancelled job)."""
+    it raises stops the call at once and propagates (a cancelled job).
+    `brief` is the job, whose options, voice or rewrite shape the prompt."""
     import requests  # only the worker calls out; kept out of the API's cold start
 
     config = settings.get()
@@ -81,7 +71,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
         if on_text:
             on_text(text)
         return Generation(text, "offline", None)
-    request = _request(config, prompt, content_type)
+    request = _request(config, _for_template(options.messages(prompt, content_type, brief or {}),
+                                             config.openrouter_instructions_role))
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
@@ -119,13 +110,11 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
     raise GenerationFailed(failure)
 
 
-def _request(config, prompt, content_type):
+def _request(config, messages):
     models = config.openrouter_models
-    request = {"model": models[0],
-               "messages": _messages(PROMPTS[content_type], prompt,
-                                     config.openrouter_instructions_role),
-               **PARAMETERS, "max_tokens": config.openrouter_max_tokens,
-               "stream": True, "usage": {"include": True}}
+    request = {"model": models[0], "messages": messages, **PARAMETERS,
+               "max_tokens": config.openrouter_max_tokens, "stream": True,
+               "usage": {"include": True}}
     if config.openrouter_base_url != settings.OPENROUTER_URL:
         # How vLLM, Ollama and OpenAI itself are asked for usage in a stream.
         request["stream_options"] = {"include_usage": True}
@@ -135,13 +124,14 @@ def _request(config, prompt, content_type):
     return request
 
 
-def _messages(instructions, prompt, role):
-    """The content type's instructions as the system message; or, for a
-    server whose chat template drops the system message (Gemma's), opening
-    the user's message, which every template keeps."""
-    if role == "user":
-        return [{"role": "user", "content": f"{instructions}\n\n{prompt}"}]
-    return [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
+def _for_template(messages, role):
+    """The messages as the server is sent them: the system message first;
+    or, for a server whose chat template drops it (Gemma's), opening the
+    user's message, which every template keeps."""
+    if role == "system":
+        return messages
+    system, user = messages
+    return [{"role": "user", "content": f"{system['content']}\n\n{user['content']}"}]
 
 
 def _headers(config):

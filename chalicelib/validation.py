@@ -4,9 +4,8 @@ Only strings pass, so no MongoDB operator such as {"$gt": ""} can reach a query.
 """
 import json
 
+from chalicelib import contract
 from chalicelib.errors import ApiError
-
-CONTENT_TYPES = ("Blog Post Outline", "Product Description", "Social Media Caption")
 
 LIMITS = {
     "name": 100,
@@ -18,6 +17,20 @@ LIMITS = {
     "body": 100_000,
     "prompt": 4_000,
     "search": 200,
+    "description": 1_000,
+    "sample": 3_000,
+    # Voices, generation options (chalicelib/options.py) and rewrites.
+    "tone": 60,
+    "language": 40,
+    "audience": 200,
+    "keyword": 40,
+    "productName": 120,
+    "feature": 200,
+    "voiceId": 24,
+    "length": 10,
+    "platform": 20,
+    "note": 500,
+    "instruction": 20,
 }
 
 
@@ -28,9 +41,9 @@ def json_body(request) -> dict:
     try:
         body = json.loads(raw)
     except ValueError:
-        raise ApiError(400, "Malformed JSON body") from None
+        raise ApiError(400, contract.MALFORMED_JSON) from None
     if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
+        raise ApiError(400, contract.NOT_AN_OBJECT)
     return body
 
 
@@ -53,9 +66,29 @@ def required_strings(body: dict, names, message) -> dict:
 
 def string(name, value):
     if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
+        raise ApiError(400, contract.not_a_string(name))
     if len(value) > LIMITS[name]:
-        raise ApiError(400, f"{name} must be at most {LIMITS[name]} characters")
+        raise ApiError(400, contract.too_long(name, LIMITS[name]))
+    return value
+
+
+def content_type(name: str, message: str) -> str:
+    """`name` if it is one of the contract's content types; else `message`."""
+    if name not in contract.CONTENT_TYPES:
+        raise ApiError(400, message)
+    return name
+
+
+def string_list(name, value, item_name, max_items) -> list:
+    """A list of at most `max_items` capped strings (a voice's samples, a
+    generation's keywords)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApiError(400, contract.not_a_list(name))
+    if len(value) > max_items:
+        raise ApiError(400, contract.too_many_items(name, max_items))
+    for item in value:
+        if len(item) > LIMITS[item_name]:
+            raise ApiError(400, contract.item_too_long(name, LIMITS[item_name]))
     return value
 
 
@@ -65,12 +98,12 @@ def normalised_email(email: str) -> str:
     try:
         checked = email_validator.validate_email(email, check_deliverability=False)
     except email_validator.EmailNotValidError:
-        raise ApiError(400, "Please provide a valid email") from None
+        raise ApiError(400, contract.INVALID_EMAIL) from None
     return checked.normalized.lower()
 
 
 def password(value: str) -> str:
     # bcrypt reads at most 72 bytes; longer passwords would be cut silently.
     if len(value.encode()) > 72:
-        raise ApiError(400, "password must be at most 72 bytes")
+        raise ApiError(400, contract.PASSWORD_TOO_LONG)
     return value

@@ -12,8 +12,9 @@ import socketio
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError
 
-from chalicelib import auth, db, jobs, notify, settings
+from chalicelib import auth, contract, db, jobs, notify, settings
 from chalicelib.errors import ApiError
+from notifier import guard
 from notifier.relay import Relay
 
 log = logging.getLogger("notifier")
@@ -26,26 +27,46 @@ LOSS_MARGIN_SECONDS = 2
 
 def create_server(async_mode) -> socketio.AsyncServer:
     config = settings.get()
-    # The user of each socket, for the catch-up owed when the relay's
-    # subscription comes back.
-    users = {}
+    # The user and the address of each socket: for the catch-up owed when
+    # the relay's subscription comes back, and to free their places under
+    # the caps when it goes.
+    users, addresses = {}, {}
 
     def restored(lost_at):
         since = datetime.fromtimestamp(lost_at - LOSS_MARGIN_SECONDS, timezone.utc)
         server.start_background_task(_catch_up_everyone, server, dict(users), since)
 
-    relay = Relay(config.redis_url, restored, redis_options={"password": config.redis_auth_token})
-    server = socketio.AsyncServer(async_mode=async_mode, client_manager=relay,
-                                  cors_allowed_origins=_allowed_origin)
+    redis_options = {"password": config.redis_auth_token}
+    relay = Relay(config.redis_url, restored, redis_options=redis_options)
+    # The contract's client sends a handshake and pongs, never an event, so
+    # packets are capped far below Engine.IO's 1 MB.
+    server = guard.HeldServer(config.notifier_connect_timeout_seconds, async_mode=async_mode,
+                              client_manager=relay, cors_allowed_origins=_allowed_origin,
+                              max_http_buffer_size=config.notifier_max_packet_bytes)
+    per_user = guard.Tally(config.notifier_max_sockets_per_user)
+    per_address = guard.Tally(config.notifier_max_sockets_per_address)
+    catch_ups = guard.CatchUpRate(config.redis_url, config.catch_ups_per_user_per_minute,
+                                  redis_options)
     # A socket may live longer than the token that opened it: it is closed
     # when the token expires, as a request with that token would be refused.
     expiries = {}
 
     @server.event
     async def connect(sid, environ, data):
-        user_id, expires_at = await _authenticate(data)
+        # The address's slot is taken before the token is checked, so
+        # sockets racing through authentication cannot pass the cap together.
+        address = guard.client_address(environ, config.notifier_trusted_proxies)
+        if not per_address.take(address):
+            _refuse(contract.TOO_MANY_SOCKETS_FROM_ADDRESS)
+        try:
+            user_id, expires_at = await _authenticate(data)
+            if not per_user.take(user_id):
+                _refuse(contract.TOO_MANY_SOCKETS_FOR_USER)
+        except BaseException:
+            per_address.release(address)
+            raise
+        users[sid], addresses[sid] = user_id, address
         await server.enter_room(sid, notify.room(user_id))
-        users[sid] = user_id
         expiries[sid] = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - time.time()),
             lambda: asyncio.ensure_future(server.disconnect(sid)))
@@ -54,11 +75,14 @@ def create_server(async_mode) -> socketio.AsyncServer:
         if since is not None:
             # A task runs once this handler has returned and the socket's
             # acceptance is queued, so catch-up events follow the accept.
-            server.start_background_task(_catch_up, server, [sid], user_id, since)
+            server.start_background_task(_catch_up_if_allowed, server, catch_ups, sid, user_id,
+                                         since)
 
     @server.event
     async def disconnect(sid, reason=None):
-        users.pop(sid, None)
+        if sid in users:
+            per_user.release(users.pop(sid))
+            per_address.release(addresses.pop(sid))
         expiry = expiries.pop(sid, None)
         if expiry:
             expiry.cancel()
@@ -80,7 +104,7 @@ async def _authenticate(data):
     `connect_error` with the message."""
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        return _refuse("Not authorized, no token")
+        return _refuse(contract.NO_TOKEN)
     try:
         claims = auth.verified_claims(token)
         # pymongo blocks; a thread keeps the event loop serving other sockets.
@@ -88,7 +112,7 @@ async def _authenticate(data):
     except ApiError as error:
         return _refuse(error.body["message"])
     if user is None:
-        return _refuse("User not found")
+        return _refuse(contract.USER_NOT_FOUND)
     return str(user["_id"]), claims["exp"]
 
 
@@ -106,6 +130,17 @@ def _since(data):
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+async def _catch_up_if_allowed(server, catch_ups, sid, user_id, since):
+    """A socket that reconnects faster than the rate is accepted without
+    catch-up: each one reads MongoDB, and the results stay there for
+    GET /generate-content."""
+    if await catch_ups.allow(user_id):
+        await _catch_up(server, [sid], user_id, since)
+    else:
+        log.info("socket %s: catch-up skipped, user %s is over %d a minute", sid, user_id,
+                 catch_ups.per_minute)
+
+
 async def _catch_up(server, sids, user_id, since):
     """`job_completed` for the user's jobs finished after `since`, read from
     MongoDB (the truth), to the user's sockets `sids` on this process, so a
@@ -119,7 +154,7 @@ async def _catch_up(server, sids, user_id, since):
         return
     for sid in sids:
         for job in finished:
-            await server.emit("job_completed", jobs.event_payload(job), to=sid,
+            await server.emit("job_completed", contract.job_completed(job), to=sid,
                               ignore_queue=True)
         log.info("socket %s: %d finished jobs caught up since %s", sid, len(finished),
                  since.isoformat())
@@ -176,4 +211,4 @@ async def _health(request):
 
 
 async def _not_found(request):
-    return web.json_response({"message": "Not found"}, status=404)
+    return web.json_response({"message": contract.NOT_FOUND}, status=404)

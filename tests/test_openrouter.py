@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from chalicelib import openrouter, settings
-from tests.fake_openrouter import COST
+from chalicelib import contract, openrouter, settings
+from tests.support.fake_openrouter import COST
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def test_a_completion_sends_the_model_the_type_prompt_and_the_key(fake):
     assert call["request"]["model"] == "openai/gpt-4o-mini"
     assert "models" not in call["request"]
     assert call["request"]["messages"] == [
-        {"role": "system", "content": openrouter.PROMPTS["Product Description"]},
+        {"role": "system", "content": contract.CONTENT_TYPES["Product Description"].prompt},
         {"role": "user", "content": "Reusable bottle"}]
 
 
@@ -60,7 +60,7 @@ def test_the_text_arrives_while_the_stream_is_still_open(fake, framing):
 
 def test_the_result_carries_the_usage_and_the_model_that_answered(fake):
     result = openrouter.stream("Usage please", "Social Media Caption", time.monotonic() + 30)
-    system_words = len(openrouter.PROMPTS["Social Media Caption"].split())
+    system_words = len(contract.CONTENT_TYPES["Social Media Caption"].prompt.split())
     completion = len("# Generated\n\nContent about: Usage please".split())
     assert result.model == "openai/gpt-4o-mini"
     assert result.usage == {"promptTokens": system_words + 2, "completionTokens": completion,
@@ -192,7 +192,7 @@ def estimate(characters):
 def test_a_server_reporting_no_usage_gets_its_tokens_estimated_and_marked(fake):
     prompt = f"[no-usage] estimate me {time.monotonic_ns()}"
     result = openrouter.stream(prompt, "Social Media Caption", time.monotonic() + 30)
-    instructions = openrouter.PROMPTS["Social Media Caption"]
+    instructions = contract.CONTENT_TYPES["Social Media Caption"].prompt
     prompt_tokens = estimate(len(instructions) + len(prompt))
     completion_tokens = estimate(len(result.text))
     assert result.usage == {"promptTokens": prompt_tokens, "completionTokens": completion_tokens,
@@ -240,7 +240,7 @@ def test_a_stream_closed_after_its_finish_reason_without_done_is_complete(fake):
 
 def test_the_instructions_can_open_the_user_message_instead(fake, monkeypatch):
     configure(monkeypatch, OPENROUTER_INSTRUCTIONS_ROLE="user")
-    instructions = openrouter.PROMPTS["Product Description"]
+    instructions = contract.CONTENT_TYPES["Product Description"].prompt
     openrouter.stream("Bottle for a template without system", "Product Description",
                       time.monotonic() + 30)
     call = fake.calls_for(f"{instructions}\n\nBottle for a template without system")[0]

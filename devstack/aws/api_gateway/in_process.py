@@ -1,8 +1,8 @@
-"""API Gateway on loopback: an ASGI app that turns HTTP requests into the
-events the Chalice app receives in Lambda, on a thread pool so slow requests
-(bcrypt, MongoDB) do not hold up others."""
+"""The in-process backend of the API Gateway emulation, for `make run`: an
+ASGI app that turns HTTP requests into the events the Chalice app receives
+in Lambda, on a thread pool so slow requests (bcrypt, MongoDB) do not hold
+up others."""
 import asyncio
-import base64
 import json
 import mimetypes
 import threading
@@ -12,14 +12,23 @@ from pathlib import Path
 from chalice.config import Config
 from chalice.local import LambdaEventConverter, LocalGateway, LocalGatewayException
 
-from chalicelib import settings
+from chalicelib import contract, settings
 from chalicelib.errors import MAX_BODY_BYTES
+from devstack.aws.api_gateway import http_response
+
+# The web client's security headers, written once for every host of it
+# (here, and the CDN's response headers policy in AWS).
+WEB_HEADERS = json.loads(
+    (Path(__file__).resolve().parent.parent / "infra" / "web-headers.json").read_text())
 
 
 # The ASGI path is decoded, and Chalice's route matcher parses it as a URL
 # again: a decoded "?" or "#" in an id would cut the path short (POST
-# /generate-content/a%3F/save would match GET /generate-content/{job_id}).
-URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
+# /generate-content/a%3F/save would match GET /generate-content/{job_id}),
+# and a decoded tab or line break is dropped by urlparse (PUT /voices/%0A
+# would become PUT /voices, a 405, where API Gateway passes the id on).
+URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23", "\t": "%09", "\n": "%0A",
+                            "\r": "%0D"})
 
 
 class ChaliceGateway:
@@ -43,7 +52,7 @@ class ChaliceGateway:
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(send, 413, {"message": "Request body too large"})
+            await _send(send, 413, {"message": contract.BODY_TOO_LARGE})
             return
         path = scope["path"].translate(URL_SYNTAX)
         if scope["query_string"]:
@@ -66,10 +75,11 @@ class ChaliceGateway:
     async def _not_an_api_route(self, scope, send):
         static = self._static_file(scope["path"]) if scope["method"] in ("GET", "HEAD") else None
         if static is None:
-            await _send(send, 404, {"message": "Not found"})
+            await _send(send, 404, {"message": contract.NOT_FOUND})
             return
         kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
-        await _send_raw(send, 200, static.read_bytes(), [("content-type", kind)])
+        await _send_raw(send, 200, static.read_bytes(),
+                        [("content-type", kind), *WEB_HEADERS.items()])
 
     def _static_file(self, path):
         if self._static_dir is None:
@@ -124,15 +134,8 @@ async def _lifespan(receive, send):
 
 
 async def _send_lambda_response(send, response):
-    headers = [(k.lower(), str(v)) for k, v in (response.get("headers") or {}).items()]
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers += [(name.lower(), str(value)) for value in values]
-    body = response.get("body") or b""
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body)
-    elif isinstance(body, str):
-        body = body.encode()
-    await _send_raw(send, response["statusCode"], body, headers)
+    status, headers, body = http_response(response)
+    await _send_raw(send, status, body, [(name.lower(), value) for name, value in headers])
 
 
 async def _send(send, status, payload):

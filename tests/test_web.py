@@ -242,10 +242,11 @@ def test_a_text_cut_at_the_length_limit_says_so_and_estimated_tokens_say_so(new_
     page = new_page()
     register(page)
     page.locator("#socket-state", has_text="live").wait_for()
-    cut, estimated = generate(page, "[cut] Endless"), generate(page, "[no-usage] Local model")
+    cut = generate(page, "[cut] Endless")
     cut.locator(".status.completed").wait_for()
     assert cut.locator(".cut").inner_text() == \
         "Cut short at the length limit: the text may end mid-sentence."
+    estimated = generate(page, "[no-usage] Local model")
     estimated.locator(".status.completed").wait_for()
     assert estimated.locator(".cut").count() == 0
     assert re.fullmatch(r"about \d+ tokens \(estimated\) · \$0\.000000 · openai/gpt-4o-mini",

@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos", "streaming")
+BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos", "streaming",
+              "capacity")
 
 
 def main(names):

@@ -75,7 +75,7 @@ INPUTS = [
     # Prices, us-east-1, 2026-12-03.
     ("Lambda per GB-s (x86)", 0.0000166667, "$", "aws.amazon.com/lambda/pricing"),
     ("Lambda per million requests", 0.20, "$", "aws.amazon.com/lambda/pricing"),
-    ("Lambda GB-s per vCPU", 1769, "MB", "Lambda: one full vCPU at 1,769 MB"),
+    ("Lambda memory per vCPU", 1769, "MB", "Lambda: one full vCPU at 1,769 MB"),
     ("API Gateway REST per million requests", 3.50, "$", "aws.amazon.com/api-gateway/pricing"),
     ("SQS per million requests", 0.40, "$", "aws.amazon.com/sqs/pricing"),
     ("Fargate per vCPU-hour", 0.04048, "$", "aws.amazon.com/fargate/pricing"),
@@ -109,7 +109,7 @@ def model(users):
                         + v["logins per user per month"]) \
         + jobs * (1 + v["job status reads per job"])
     peak = v["peak hour over the average hour"] / SECONDS_PER_MONTH
-    vcpu_share = v["API Lambda memory"] / v["Lambda GB-s per vCPU"]
+    vcpu_share = v["API Lambda memory"] / v["Lambda memory per vCPU"]
     trip = v["round-trip ms to MongoDB in the region"]
     api_ms = (users * (v["GET /content or search per user per month"]
                        + v["POST/PUT/DELETE /content per user per month"])

@@ -1,9 +1,10 @@
 """This project beside the Express original it was written for
 (systemadmin-lab/content_managment_backend), both on one MongoDB-wire server
 and one Redis, bcrypt cost 10: GET /content (20 items) at 8 and 1
-connections, the search at 8 and POST /content at 8, alternating rounds,
-with req/s, p50 and p99 (medians of the rounds) and each server's CPU-ms per
-request. Not in `make bench`: the original is not part of this repository.
+connections, the search at 8 and POST /content at 8, then GET /content
+again once each database also holds 100,000 items of other users;
+alternating rounds, with req/s, p50 and p99 (medians of the rounds) and each
+server's and the database server's CPU-ms per request. Not in `make bench`: the original is not part of this repository.
 
 Prepare it outside the repository, then point EXPRESS_DIR at it:
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from bench.api_load import ITEM, _cpu_seconds, _user
+from bench.api_load import CROWD, ITEM, _add_crowd, _cpu_seconds, _user
 from devstack import services
 from devstack.services import StackProcess
 
@@ -32,6 +33,7 @@ ROUNDS = 3
 WARM_UP_SECONDS = 1
 SECONDS_PER_CELL = 5
 SEARCH = "Outline"
+DATABASES = {"project": "project", "express": "express"}
 CELLS = (("GET /content (20)", "GET", "/content", 8),
          ("GET /content (20)", "GET", "/content", 1),
          ("GET /content?search", "GET", f"/content?search={SEARCH}", 8),
@@ -53,7 +55,7 @@ def main():
         try:
             project = StackProcess({
                 "DATA_DIR": scratch, "STAGE": "local", "LOG_LEVEL": "WARNING",
-                "MONGODB_URI": mongo.url, "MONGODB_DB": "project", "REDIS_URL": redis.url,
+                "MONGODB_URI": mongo.url, "MONGODB_DB": DATABASES["project"], "REDIS_URL": redis.url,
                 "SQS_ENDPOINT_URL": "", "JWT_SECRET": secret, "BCRYPT_ROUNDS": "10",
                 "GENERATION_DELAY_SECONDS": "900",
                 "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000"}, logs / "project.log").start()
@@ -77,24 +79,37 @@ def compare(servers, autocannon, database):
     print(f"{'request':<22}{'conns':>6}{'server':>9}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'CPU ms/req':>12}{'DB CPU ms':>11}{'errors':>8}{'ratio':>8}")
     for label, method, path, connections in CELLS:
-        rounds = {name: [] for name in servers}
-        for _ in range(ROUNDS):
-            for name, server in servers.items():
-                user = (writers if method == "POST" else readers)[name]
-                rounds[name].append(run(autocannon, server, method, path, user["token"],
-                                        connections, database))
-        rates = {name: statistics.median(cell["rate"] for cell in cells)
-                 for name, cells in rounds.items()}
-        for name, cells in rounds.items():
-            print(f"{label:<22}{connections:>6}{name:>9}{rates[name]:>8.0f}"
-                  f"{statistics.median(c['p50'] for c in cells):>8.1f}"
-                  f"{statistics.median(c['p99'] for c in cells):>8.1f}"
-                  f"{statistics.median(c['cpu_ms'] for c in cells):>12.2f}"
-                  f"{statistics.median(c['database_ms'] for c in cells):>11.2f}"
-                  f"{sum(c['errors'] for c in cells):>8}"
-                  f"{rates['project'] / rates[name]:>7.2f}×", flush=True)
+        compare_cell(servers, autocannon, database, readers, writers, label, method, path,
+                     connections)
+    # The same reader beside other users' items: what the same queries cost
+    # on a database that is not nearly empty.
+    for name in servers:
+        _add_crowd(database.url, DATABASES[name])
+    compare_cell(servers, autocannon, database, readers, writers,
+                 f"GET /content, +{CROWD // 1000}k", "GET", "/content", 8)
     print(f"(ratio: the project's req/s over each server's; load average "
           f"{os.getloadavg()[0]:.1f} at the end; goal ≥ 1.0× at 8 connections, ≥ 1.2× at 1)")
+
+
+def compare_cell(servers, autocannon, database, readers, writers, label, method, path,
+                 connections):
+    """One request at one concurrency, on every server in turn, ROUNDS times."""
+    rounds = {name: [] for name in servers}
+    for _ in range(ROUNDS):
+        for name, server in servers.items():
+            user = (writers if method == "POST" else readers)[name]
+            rounds[name].append(run(autocannon, server, method, path, user["token"],
+                                    connections, database))
+    rates = {name: statistics.median(cell["rate"] for cell in cells)
+             for name, cells in rounds.items()}
+    for name, cells in rounds.items():
+        print(f"{label:<22}{connections:>6}{name:>9}{rates[name]:>8.0f}"
+              f"{statistics.median(c['p50'] for c in cells):>8.1f}"
+              f"{statistics.median(c['p99'] for c in cells):>8.1f}"
+              f"{statistics.median(c['cpu_ms'] for c in cells):>12.2f}"
+              f"{statistics.median(c['database_ms'] for c in cells):>11.2f}"
+              f"{sum(c['errors'] for c in cells):>8}"
+              f"{rates['project'] / rates[name]:>7.2f}×", flush=True)
 
 
 def run(autocannon, server, method, path, token, connections, database):
@@ -124,7 +139,8 @@ class Express:
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PORT": str(self.port), "JWT_SECRET": secret,
-               "MONGO_URI": f"mongodb://127.0.0.1:{mongo.port}/express?retryWrites=false",
+               "MONGO_URI": f"mongodb://127.0.0.1:{mongo.port}/{DATABASES['express']}"
+                                "?retryWrites=false",
                "REDIS_ENDPOINT": "127.0.0.1", "REDIS_PORT": str(redis.port)}
         self.process = subprocess.Popen(["node", "dist/app.js"], cwd=folder, env=env,
                                         stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,

@@ -47,11 +47,28 @@ def test_a_due_job_is_claimed_once_and_then_held_until_its_lease_ends(backing):
     assert lease - 5 < second.retry_in <= lease
 
 
-class ClaimFirst(monitoring.CommandListener):
+class Commands(monitoring.CommandListener):
+    """The names of the commands sent while it is registered."""
+
+    def __init__(self):
+        self.names = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+class ClaimFirst(Commands):
     """Another worker's claim of `job_id`, made once, just before the first
     update is sent: between a claim's read and its update."""
 
     def __init__(self, job_id):
+        super().__init__()
         self.job_id = job_id
         self.armed = True
         self.rival = None
@@ -60,12 +77,6 @@ class ClaimFirst(monitoring.CommandListener):
         if event.command_name == "update" and self.armed:
             self.armed = False
             self.rival = lifecycle.claim(self.job_id)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def test_a_claim_overtaken_between_its_read_and_its_update_is_not_taken(backing):
@@ -302,20 +313,6 @@ def test_a_batch_claim_takes_an_expired_lease_again_beside_queued_jobs(backing):
     assert again.job["claimToken"] != stale["claimToken"]
     assert again.job == db.get().jobs.find_one({"jobId": expired})
     assert lifecycle.complete(stale, "late result", far()).reason == "lost"
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self):
-        self.names = []
-
-    def started(self, event):
-        self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def test_a_batch_of_due_jobs_is_claimed_in_two_round_trips(backing):

@@ -44,6 +44,7 @@ deploy: package
 	  --stack-name ai-content-generator-$(STAGE) \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 	  --parameter-overrides Stage=$(STAGE) $(PARAMETERS)
+	$(PY) -m infra.publish_web ai-content-generator-$(STAGE)
 
 # The localstack stage into LocalStack: needs Docker (localstack-compose.yml
 # up) and awslocal; see docs/operations.md.

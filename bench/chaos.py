@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from bench.stage import JWT_SECRET
+
 JOBS = 300
 USERS = 3
 SUBMIT_SECONDS = 40
@@ -30,7 +32,7 @@ ENV = {
     "STACK_PARAMETERS": "JobsVisibilityTimeout=10 SweepSchedule='rate(5 seconds)'",
     "MAX_JOBS_PER_DAY": "1000", "REGISTRATIONS_PER_IP_PER_MINUTE": "1000",
     "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000",
-    "JWT_SECRET": "chaos-secret-that-is-long-enough-for-hs256",
+    "JWT_SECRET": JWT_SECRET,
 }
 # (seconds after the first submit, what happens)
 TIMELINE = ((8, "kill the stack"), (16, "restart redis"), (22, "stop mongodb"),
@@ -40,7 +42,7 @@ TIMELINE = ((8, "kill the stack"), (16, "restart redis"), (22, "stop mongodb"),
 def chaotic_ai():
     """The tests' fake OpenRouter, made unreliable: every answer is late, and
     some are refusals. It records when each successful answer was given."""
-    from tests.fake_openrouter import FakeOpenRouter
+    from tests.support.fake_openrouter import FakeOpenRouter
 
     class ChaoticAI(FakeOpenRouter):
         def __init__(self):

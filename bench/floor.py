@@ -14,7 +14,7 @@ import uvicorn
 from chalicelib import auth, content, db, settings
 from chalicelib.edge import ThreadSafeChalice
 from chalicelib.threadsafe import once
-from devstack.gateway import ChaliceGateway
+from devstack.aws.api_gateway.in_process import ChaliceGateway
 from notifier.server import asgi_app
 
 app = ThreadSafeChalice(app_name="floor")

@@ -7,17 +7,11 @@ throttles them and unthrottled (the notifier's ceiling).
 Each job runs the worker's streaming path: `openrouter.stream` reading the
 fake's server-sent events, with `notify.Progress.update` as its callback."""
 import asyncio
-import os
-import resource
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from bench import percentile
-from bench.notifier import ROOT, Socket, rss_mib
+from bench.stage import Socket, notifier_stage, register, rss_mib
 
 LATENCY_RUNS = 100
 USERS = 100
@@ -26,7 +20,7 @@ CHUNK_PAUSE_SECONDS = 0.02
 
 
 def fake_ai():
-    from tests.fake_openrouter import FakeOpenRouter, Script
+    from tests.support.fake_openrouter import FakeOpenRouter, Script
 
     class StreamingAI(FakeOpenRouter):
         """A latency job streams 20 quick chunks; a load job WORDS chunks,
@@ -115,41 +109,16 @@ async def measure(url, users, fake, notifier_pid):
 
 
 def main():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with tempfile.TemporaryDirectory() as scratch:
-        from devstack import services
-        from tests.fake_openrouter import API_KEY
-        logs = Path(scratch)
-        mongo, redis = services.start_mongo(":memory:", logs), services.start_redis(logs)
-        fake = fake_ai()
-        port = services.free_port()
-        env = {**os.environ, "MONGODB_URI": mongo.url, "REDIS_URL": redis.url,
-               "JWT_SECRET": "bench-secret-that-is-long-enough-for-hs256",
-               "BCRYPT_ROUNDS": "4", "STAGE": "bench", "LOG_LEVEL": "WARNING",
-               "CORS_ORIGIN": "http://localhost:3000",
-               "NOTIFIER_PORT": str(port), "HOST": "127.0.0.1",
-               "OPENROUTER_API_KEY": API_KEY, "OPENROUTER_BASE_URL": fake.url,
-               # One address registers every user of the benchmark.
-               "REGISTRATIONS_PER_IP_PER_MINUTE": str(USERS)}
-        from chalicelib import settings
-        settings.use(settings.from_env(env))
-        notifier = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT, env=env,
-                                    stdout=open(logs / "notifier.log", "ab"),
-                                    stderr=subprocess.STDOUT)
-        try:
-            services.wait_until_listening(notifier, port, "the notifier")
-            from chalicelib import auth
-            users = [auth.register({"name": f"User {n}", "email": f"user{n}@example.com",
-                                    "password": "pw"}, "127.0.0.1") for n in range(USERS)]
-            url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
-            asyncio.run(measure(url, users, fake, notifier.pid))
-        finally:
-            fake.stop()
-            notifier.terminate()
-            notifier.wait()
-            mongo.stop()
-            redis.stop()
+    from tests.support.fake_openrouter import API_KEY
+    fake = fake_ai()
+    try:
+        # One address registers every user of the benchmark and holds their sockets.
+        with notifier_stage(OPENROUTER_API_KEY=API_KEY, OPENROUTER_BASE_URL=fake.url,
+                            REGISTRATIONS_PER_IP_PER_MINUTE=str(USERS),
+                            NOTIFIER_MAX_SOCKETS_PER_ADDRESS=str(USERS + 1)) as (url, notifier_pid):
+            asyncio.run(measure(url, register(USERS), fake, notifier_pid))
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from pymongo import monitoring
 
 from bench import CommandCounter, percentile
+from bench.stage import JWT_SECRET
 
 JOBS = 500
 LEAD_SECONDS = 3
@@ -27,14 +28,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def main():
     with tempfile.TemporaryDirectory() as scratch:
         from devstack import services
-        from tests.fake_openrouter import API_KEY, FakeOpenRouter
+        from tests.support.fake_openrouter import API_KEY, FakeOpenRouter
         logs = Path(scratch)
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs)]
         fake = FakeOpenRouter(delay=0.05)
         from chalicelib import settings
         env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
                "OPENROUTER_BASE_URL": fake.url,
-               "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": "bench-secret-that-is-long-enough!!",
+               "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": JWT_SECRET,
                "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING"}
         # moto and LocalStack accept any credentials; boto3 reads them from the environment.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -73,7 +74,7 @@ def start_localstack(logs):
 
 def run(env, name, concurrency, fake, servers):
     from chalicelib import clock, db, queue, settings
-    from devstack.poller import RECEIVE_TIMEOUT_SECONDS, Poller
+    from devstack.aws.poller import RECEIVE_TIMEOUT_SECONDS, Poller
     from devstack.stack import ensure_queues, local_topology
 
     topology = local_topology(env)

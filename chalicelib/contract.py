@@ -33,6 +33,9 @@ INVALID_CREDENTIALS = "Invalid credentials"
 # Limits.
 LOGIN_LOCKED = "Too many login attempts, please try again later"
 TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
+# A socket's connect_error over the notifier's caps.
+TOO_MANY_SOCKETS_FOR_USER = "Too many sockets for this user"
+TOO_MANY_SOCKETS_FROM_ADDRESS = "Too many sockets from this address"
 _LIMIT_REACHED = "generation limit reached: "
 # What every generation limit's message matches.
 GENERATION_LIMITED = f"^(Active|Daily) {_LIMIT_REACHED}"

@@ -4,15 +4,35 @@
 does no work and a bad setting stops the first request (or `make run`) with
 one clear line. The local runner and the benchmarks build theirs with
 `from_env` and install them with `use`, instead of writing the environment.
+
+Deployed functions get their secrets' ARNs (JWT_SECRET_ARN, ...), never
+the secrets: `{{resolve:secretsmanager:...}}` in a function's environment would
+be written into its configuration in plain text. They read each secret once
+per container, at the first request, through the Parameters and Secrets
+Lambda Extension's local port (the standard library, so no boto3 at cold
+start), and again every SECRET_REFRESH_SECONDS so a rotation is picked up.
 """
+import http.client
+import json
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import quote
 
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Each may be given as NAME (local runs) or as NAME_ARN, a Secrets Manager
+# secret whose string is the value.
+SECRET_NAMES = ("JWT_SECRET", "MONGODB_URI", "OPENROUTER_API_KEY", "REDIS_AUTH_TOKEN")
+SECRET_REFRESH_SECONDS = 300
+EXTENSION_PORT = 2773
+
+log = logging.getLogger(__name__)
+
 # SQS's longest DelaySeconds.
 MAX_DELAY_SECONDS = 900
 
@@ -33,6 +53,12 @@ NUMBERS = {
     "LOGIN_LOCKOUT_SECONDS": (900, 1, 86400),
     "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": (30, 1, 1000000),
     "REGISTRATIONS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "NOTIFIER_CONNECT_TIMEOUT_SECONDS": (5, 1, 60),
+    "NOTIFIER_MAX_SOCKETS_PER_USER": (10, 1, 10000),
+    "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": (100, 1, 1000000),
+    "NOTIFIER_MAX_PACKET_BYTES": (4096, 1024, 1000000),
+    "NOTIFIER_TRUSTED_PROXIES": (0, 0, 5),
+    "CATCH_UPS_PER_USER_PER_MINUTE": (10, 1, 10000),
 }
 
 
@@ -70,6 +96,12 @@ class Settings:
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
+    notifier_connect_timeout_seconds: int
+    notifier_max_sockets_per_user: int
+    notifier_max_sockets_per_address: int
+    notifier_max_packet_bytes: int
+    notifier_trusted_proxies: int
+    catch_ups_per_user_per_minute: int
 
     @property
     def offline_ai(self) -> bool:
@@ -105,28 +137,75 @@ def in_lambda(env=os.environ) -> bool:
 
 
 _current = None
+# When the settings built from a secret are read again (None: never).
+_refresh_at = None
 _lock = threading.Lock()
 
 
 def get() -> Settings:
-    """The settings in use: those `use` installed, or else the environment's."""
-    global _current
-    if _current is None:
+    """The settings in use: those `use` installed, or else the environment's
+    (with its secret, read again once SECRET_REFRESH_SECONDS have passed)."""
+    global _current, _refresh_at
+    if _current is None or (_refresh_at is not None and time.monotonic() >= _refresh_at):
         with _lock:
-            if _current is None:
-                _current = from_env(os.environ)
+            if _current is None or (_refresh_at is not None
+                                    and time.monotonic() >= _refresh_at):
+                _current, _refresh_at = _load(_current)
     return _current
+
+
+def _load(current):
+    refresh_at = (time.monotonic() + SECRET_REFRESH_SECONDS
+                  if any(os.environ.get(f"{name}_ARN") for name in SECRET_NAMES) else None)
+    try:
+        return from_env(os.environ), refresh_at
+    except SettingsError as error:
+        if current is None:
+            raise
+        # A rotation in progress, a throttled read: the secret in use still
+        # works until the old version is retired.
+        log.warning("settings not refreshed, keeping the current ones: %s", error)
+        return current, refresh_at
 
 
 def use(config: Settings) -> Settings:
     """Make `config` the settings of this process. Clients are cached per the
     settings they were built from, so the next call builds new ones."""
-    global _current
-    _current = config
+    global _current, _refresh_at
+    _current, _refresh_at = config, None
     return config
 
 
+def secret_values(env) -> dict:
+    """{NAME: value} for each secret whose ARN the environment gives as
+    NAME_ARN and whose value it does not give itself (local runs do)."""
+    return {name: _read_secret(env[f"{name}_ARN"], env) for name in SECRET_NAMES
+            if env.get(f"{name}_ARN") and not env.get(name)}
+
+
+def _read_secret(arn, env):
+    """Through the extension's local port, with the token it asks for (the
+    function's session token)."""
+    port = int(env.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") or EXTENSION_PORT)
+    connection = http.client.HTTPConnection("localhost", port, timeout=5)
+    try:
+        connection.request("GET", f"/secretsmanager/get?secretId={quote(arn, safe='')}",
+                           headers={"X-Aws-Parameters-Secrets-Token":
+                                    env.get("AWS_SESSION_TOKEN", "")})
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SettingsError(f"{arn} could not be read: the secrets extension "
+                                f"answered {response.status}")
+        return json.loads(body)["SecretString"]
+    except (OSError, ValueError, KeyError) as error:
+        raise SettingsError(f"{arn} could not be read: {type(error).__name__}") from None
+    finally:
+        connection.close()
+
+
 def from_env(env) -> Settings:
+    env = {**secret_values(env), **env}
     stage = env.get("STAGE", "local")
     jwt_secret = env.get("JWT_SECRET") or None
     if jwt_secret is not None and len(jwt_secret) < 32:
@@ -166,6 +245,12 @@ def from_env(env) -> Settings:
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
         login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
+        notifier_connect_timeout_seconds=_number(env, "NOTIFIER_CONNECT_TIMEOUT_SECONDS"),
+        notifier_max_sockets_per_user=_number(env, "NOTIFIER_MAX_SOCKETS_PER_USER"),
+        notifier_max_sockets_per_address=_number(env, "NOTIFIER_MAX_SOCKETS_PER_ADDRESS"),
+        notifier_max_packet_bytes=_number(env, "NOTIFIER_MAX_PACKET_BYTES"),
+        notifier_trusted_proxies=_number(env, "NOTIFIER_TRUSTED_PROXIES"),
+        catch_ups_per_user_per_minute=_number(env, "CATCH_UPS_PER_USER_PER_MINUTE"),
     )
 
 

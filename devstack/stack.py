@@ -28,7 +28,7 @@ class Stack:
         if any(service.name == "sqs" for service in self.started):
             resend_unfinished()
         asgi = build_asgi()
-        from devstack.poller import Poller
+        from devstack.aws.poller import Poller
         self.poller = Poller.for_app(topology)
         self.poller.start()
         if config.offline_ai:
@@ -118,7 +118,7 @@ def build_asgi():
     from pathlib import Path
 
     from app import app
-    from devstack.gateway import ChaliceGateway
+    from devstack.aws.api_gateway.in_process import ChaliceGateway
     from notifier.server import asgi_app
     web = Path(__file__).resolve().parent.parent / "web"
     return asgi_app(ChaliceGateway(app, static_dir=web if web.is_dir() else None))

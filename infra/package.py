@@ -42,6 +42,7 @@ def package(stage: str, cors_origin: str = None) -> Path:
     template = yaml.safe_load(sam.read_text())
     name_the_origin_parameter(template, origin)
     send_every_method_to_the_api(template)
+    route_the_api_through_the_distribution(template)
     sam.write_text(yaml.safe_dump(template, sort_keys=False))
     return sam
 
@@ -84,6 +85,29 @@ def send_every_method_to_the_api(template):
         proxy = next(operation for operation in path.values()
                      if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy")
         path["x-amazon-apigateway-any-method"] = copy.deepcopy(proxy)
+
+
+# Managed policies: CachingDisabled is replaced by the template's
+# ApiCachePolicy (the token in the key); AllViewerExceptHostHeader sends
+# the body, query and headers on, with API Gateway's own Host.
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def route_the_api_through_the_distribution(template):
+    """One CloudFront behaviour per top-level path of the API's routes, so
+    the routes are written once (app.py) and the site's origin serves them."""
+    resources = template["Resources"]
+    if "WebDistribution" not in resources:
+        return
+    prefixes = sorted({"/" + path.strip("/").split("/")[0] for path in
+                       resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]})
+    config = resources["WebDistribution"]["Properties"]["DistributionConfig"]
+    config["CacheBehaviors"] += [
+        {"PathPattern": pattern, "TargetOriginId": "api", "ViewerProtocolPolicy": "https-only",
+         "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+         "CachePolicyId": {"Ref": "ApiCachePolicy"},
+         "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST}
+        for prefix in prefixes for pattern in (prefix, prefix + "/*")]
 
 
 if __name__ == "__main__":

@@ -94,19 +94,28 @@ def load(path=TOPOLOGY) -> dict:
 
 
 def with_setting_bounds(template) -> dict:
-    """Each parameter that a function's variable is set from, and that names a
-    number of chalicelib/settings.py, takes that number's default and bounds,
-    which are written there alone."""
-    for resource in template.get("Resources", {}).values():
-        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-        for variable, value in variables.items():
-            if variable in settings.NUMBERS and isinstance(value, dict) and "Ref" in value:
-                default, low, high = settings.NUMBERS[variable]
-                parameters = template["Parameters"]
-                spec = parameters[value["Ref"]]
-                parameters[value["Ref"]] = {**spec, "Default": default,
-                                            "MinValue": low, "MaxValue": high}
+    """Each parameter that a function's or a container's variable is set
+    from, and that names a number of chalicelib/settings.py, takes that
+    number's default and bounds, which are written there alone."""
+    for variable, value in _variables(template):
+        if variable in settings.NUMBERS and isinstance(value, dict) and "Ref" in value:
+            default, low, high = settings.NUMBERS[variable]
+            parameters = template["Parameters"]
+            spec = parameters[value["Ref"]]
+            parameters[value["Ref"]] = {**spec, "Default": default,
+                                        "MinValue": low, "MaxValue": high}
     return template
+
+
+def _variables(template):
+    """(name, value) of every environment variable the template sets: the
+    functions' (a mapping) and the containers' (a list of Name and Value)."""
+    for resource in template.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        yield from properties.get("Environment", {}).get("Variables", {}).items()
+        for container in properties.get("ContainerDefinitions", []):
+            for variable in container.get("Environment", []):
+                yield variable["Name"], variable.get("Value")
 
 
 def local(parameters=None) -> "Topology":

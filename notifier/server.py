@@ -14,6 +14,7 @@ from socketio.exceptions import ConnectionRefusedError
 
 from chalicelib import auth, contract, db, jobs, notify, settings
 from chalicelib.errors import ApiError
+from notifier import guard
 from notifier.relay import Relay
 
 log = logging.getLogger("notifier")
@@ -26,26 +27,46 @@ LOSS_MARGIN_SECONDS = 2
 
 def create_server(async_mode) -> socketio.AsyncServer:
     config = settings.get()
-    # The user of each socket, for the catch-up owed when the relay's
-    # subscription comes back.
-    users = {}
+    # The user and the address of each socket: for the catch-up owed when
+    # the relay's subscription comes back, and to free their places under
+    # the caps when it goes.
+    users, addresses = {}, {}
 
     def restored(lost_at):
         since = datetime.fromtimestamp(lost_at - LOSS_MARGIN_SECONDS, timezone.utc)
         server.start_background_task(_catch_up_everyone, server, dict(users), since)
 
-    relay = Relay(config.redis_url, restored, redis_options={"password": config.redis_auth_token})
-    server = socketio.AsyncServer(async_mode=async_mode, client_manager=relay,
-                                  cors_allowed_origins=_allowed_origin)
+    redis_options = {"password": config.redis_auth_token}
+    relay = Relay(config.redis_url, restored, redis_options=redis_options)
+    # The contract's client sends a handshake and pongs, never an event, so
+    # packets are capped far below Engine.IO's 1 MB.
+    server = guard.HeldServer(config.notifier_connect_timeout_seconds, async_mode=async_mode,
+                              client_manager=relay, cors_allowed_origins=_allowed_origin,
+                              max_http_buffer_size=config.notifier_max_packet_bytes)
+    per_user = guard.Tally(config.notifier_max_sockets_per_user)
+    per_address = guard.Tally(config.notifier_max_sockets_per_address)
+    catch_ups = guard.CatchUpRate(config.redis_url, config.catch_ups_per_user_per_minute,
+                                  redis_options)
     # A socket may live longer than the token that opened it: it is closed
     # when the token expires, as a request with that token would be refused.
     expiries = {}
 
     @server.event
     async def connect(sid, environ, data):
-        user_id, expires_at = await _authenticate(data)
+        # The address's slot is taken before the token is checked, so
+        # sockets racing through authentication cannot pass the cap together.
+        address = guard.client_address(environ, config.notifier_trusted_proxies)
+        if not per_address.take(address):
+            _refuse(contract.TOO_MANY_SOCKETS_FROM_ADDRESS)
+        try:
+            user_id, expires_at = await _authenticate(data)
+            if not per_user.take(user_id):
+                _refuse(contract.TOO_MANY_SOCKETS_FOR_USER)
+        except BaseException:
+            per_address.release(address)
+            raise
+        users[sid], addresses[sid] = user_id, address
         await server.enter_room(sid, notify.room(user_id))
-        users[sid] = user_id
         expiries[sid] = asyncio.get_running_loop().call_later(
             max(0.0, expires_at - time.time()),
             lambda: asyncio.ensure_future(server.disconnect(sid)))
@@ -54,11 +75,14 @@ def create_server(async_mode) -> socketio.AsyncServer:
         if since is not None:
             # A task runs once this handler has returned and the socket's
             # acceptance is queued, so catch-up events follow the accept.
-            server.start_background_task(_catch_up, server, [sid], user_id, since)
+            server.start_background_task(_catch_up_if_allowed, server, catch_ups, sid, user_id,
+                                         since)
 
     @server.event
     async def disconnect(sid, reason=None):
-        users.pop(sid, None)
+        if sid in users:
+            per_user.release(users.pop(sid))
+            per_address.release(addresses.pop(sid))
         expiry = expiries.pop(sid, None)
         if expiry:
             expiry.cancel()
@@ -104,6 +128,17 @@ def _since(data):
         log.info("socket catch-up skipped: since %.40r is not an ISO-8601 time", raw)
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def _catch_up_if_allowed(server, catch_ups, sid, user_id, since):
+    """A socket that reconnects faster than the rate is accepted without
+    catch-up: each one reads MongoDB, and the results stay there for
+    GET /generate-content."""
+    if await catch_ups.allow(user_id):
+        await _catch_up(server, [sid], user_id, since)
+    else:
+        log.info("socket %s: catch-up skipped, user %s is over %d a minute", sid, user_id,
+                 catch_ups.per_minute)
 
 
 async def _catch_up(server, sids, user_id, since):

@@ -1,27 +1,19 @@
-"""Fixtures that own real servers: MongoDB wire protocol (secantusdb), Redis,
-SQS (moto_server), a fake OpenRouter on loopback, and the whole local stack
-(`python -m devstack`) as a child process, all on free ports."""
-import itertools
+"""The fixtures every test module shares. Those that own real servers:
+MongoDB wire protocol (secantusdb), Redis, SQS (moto_server), a fake
+OpenRouter on loopback, and the whole local stack (`python -m devstack`) as a
+child process, all on free ports."""
 import os
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
 from chalicelib import settings
 from devstack import services
 from devstack.services import StackProcess
-from tests.fake_openrouter import API_KEY, FakeOpenRouter
-
-ROOT = Path(__file__).resolve().parent.parent
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
-_emails = itertools.count()
-# The packaged stages' frontend, on an origin of its own so that no default
-# can stand in for it.
-DEPLOYED_ORIGIN = "https://app.example.test"
-STAGES = ("dev", "localstack")
-INPROCESS_QUEUES = {"JobsQueueName": "inprocess-jobs", "DeadLetterQueueName": "inprocess-jobs-dlq"}
+from tests.support import DEPLOYED_ORIGIN, JWT_SECRET, STAGES
+from tests.support.client import Client
+from tests.support.fake_openrouter import API_KEY, FakeOpenRouter
+from tests.support.listener import Listener
+from tests.support.web import CHROMIUM, TIMEOUT_MS
 
 
 def pytest_configure(config):
@@ -93,40 +85,6 @@ def api(stack):
     return Client(stack.url)
 
 
-class Client:
-    """HTTP to the stack, with the helpers every contract test needs."""
-
-    def __init__(self, base_url):
-        self.base_url = base_url
-        self.session = requests.Session()
-
-    def request(self, method, path, token=None, **kwargs):
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.session.request(method, self.base_url + path, headers=headers,
-                                    timeout=30, **kwargs)
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path, **kwargs):
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path, **kwargs):
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.request("DELETE", path, **kwargs)
-
-    def register(self, name="Test User", password="password123"):
-        email = f"user{next(_emails)}-{time.monotonic_ns()}@example.com"
-        response = self.post("/auth/register",
-                             json={"name": name, "email": email, "password": password})
-        assert response.status_code == 201, response.text
-        return {**response.json(), "password": password}
-
-
 @pytest.fixture
 def user(api):
     return api.register()
@@ -135,3 +93,48 @@ def user(api):
 @pytest.fixture
 def other_user(api):
     return api.register(name="Someone Else")
+
+
+@pytest.fixture
+def listen(stack):
+    opened = []
+
+    def open_listener(token, url=None, **options):
+        listener = Listener(url or stack.url, token, **options).connect()
+        opened.append(listener)
+        return listener
+
+    yield open_listener
+    for listener in opened:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium "
+                    "when it runs as root with apt-get)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser, stack):
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(base_url=stack.url)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -6,7 +6,7 @@ import time
 
 import jwt
 
-from tests.conftest import JWT_SECRET
+from tests.support import JWT_SECRET
 
 
 def test_register_returns_201_with_id_name_email_and_token(api):

@@ -5,8 +5,7 @@ import time
 
 import pytest
 
-from tests.test_generation import submit, unique, wait_until_finished
-from tests.test_notifier import listen  # noqa: F401 (a fixture)
+from tests.support.jobs import submit, unique, wait_until_finished
 
 CANCELLED = "Cancelled by the user"
 

@@ -3,11 +3,11 @@ one type more accepts it, prompts the AI with its prompt, describes it in
 /openapi.json and offers it in the web client."""
 import pytest
 
-from tests.conftest import Client
 from devstack.services import StackProcess
 from tests.stack_with_extra_type import HAIKU
-from tests.test_generation import submit, unique, wait_until_finished
-from tests.test_web import TIMEOUT_MS, browser, register  # noqa: F401 (a fixture)
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
+from tests.support.web import TIMEOUT_MS, register
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,9 @@ def test_an_added_type_is_offered_in_the_web_clients_selects(browser, extended):
         page = context.new_page()
         page.goto("/")
         register(page)
-        page.wait_for_function("[...document.querySelectorAll('select.content-types')]"
+        # A function, not an expression: the page's CSP forbids the eval an
+        # expression would need.
+        page.wait_for_function("() => [...document.querySelectorAll('select.content-types')]"
                                ".every((select) => select.options.length > 0)")
         selects = page.locator("select.content-types")
         assert [select.locator("option").all_inner_texts() for select in selects.all()] == [

@@ -11,8 +11,8 @@ import pytest
 
 from chalicelib import queue
 from devstack.services import StackProcess
-from tests.conftest import Client
-from tests.test_generation import submit, unique, wait_until_finished
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
 
 
 def send(queue_name, job_id, delay=0):

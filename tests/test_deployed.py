@@ -1,4 +1,4 @@
-"""The packaged `dev` template, run as AWS runs it (infra/harness.py): the
+"""The packaged `dev` template, run as AWS runs it (devstack/aws/harness.py): the
 functions' bundle with exactly the environment the template gives them,
 API Gateway's answers from the template, the event sources and schedule it
 describes, and the notifier with its task definition's environment; over
@@ -17,11 +17,12 @@ from bson import ObjectId
 
 from chalicelib import clock, queue
 from devstack import services
-from infra.harness import Deployment
-from tests.conftest import DEPLOYED_ORIGIN, Client
-from tests.fake_openrouter import API_KEY
-from tests.test_generation import unique
-from tests.test_notifier import Listener
+from devstack.aws.harness import Deployment
+from tests.support import DEPLOYED_ORIGIN
+from tests.support.client import Client
+from tests.support.fake_openrouter import API_KEY
+from tests.support.jobs import unique
+from tests.support.listener import Listener
 
 JWT_SECRET = "the-deployed-stage-secret-which-differs-from-the-tests"
 REDIS_AUTH_TOKEN = "the-elasticache-auth-token"
@@ -63,7 +64,7 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
 LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "TZ",
-                    "AWS_ENDPOINT_URL_SQS"}
+                    "AWS_ENDPOINT_URL_SQS", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
 
 
 @pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])

@@ -13,7 +13,8 @@ import pytest
 from chalicelib import settings
 from devstack import services
 from devstack.services import StackProcess
-from tests.conftest import ROOT, Client
+from tests.support import ROOT
+from tests.support.client import Client
 
 SERVICE_VARIABLES = ("MONGODB_URI", "REDIS_URL", "SQS_ENDPOINT_URL", "JWT_SECRET")
 

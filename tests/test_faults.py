@@ -8,8 +8,8 @@ import pytest
 
 from devstack import services
 from devstack.services import StackProcess
-from tests.conftest import Client
-from tests.test_generation import submit, unique, wait_until_finished
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
 
 from chalicelib import openapi
 from devstack.services import StackProcess
-from tests.conftest import Client
-from tests.test_generation import wait_until_finished
+from tests.support.client import Client
+from tests.support.jobs import wait_until_finished
 
 EXAMPLES_PER_OPERATION = 60
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -8,34 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 import redis
 
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+from tests.support.jobs import ISO, parse, submit, unique, wait_until_finished
+
 INVALID_TYPE = ("Invalid content type. Must be one of: Blog Post Outline, "
                 "Product Description, Social Media Caption")
-
-
-def parse(stamp):
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def submit(api, user, prompt, content_type="Blog Post Outline"):
-    response = api.post("/generate-content", token=user["token"],
-                        json={"prompt": prompt, "contentType": content_type})
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def wait_until_finished(api, user, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = api.get(f"/generate-content/{job_id}", token=user["token"]).json()
-        if job["status"] not in ("queued", "processing"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
-
-
-def unique(text):
-    return f"{text} #{time.monotonic_ns()}"
 
 
 def test_submit_returns_202_with_the_schedule(api, user):

@@ -13,7 +13,7 @@ import yaml
 
 from chalicelib import settings
 from infra.topology import Resolver
-from tests.conftest import DEPLOYED_ORIGIN, STAGES
+from tests.support import DEPLOYED_ORIGIN, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -71,6 +71,13 @@ def parameter(template, name):
 
 def variables(resources, function):
     return resources[function]["Properties"]["Environment"]["Variables"]
+
+
+def settings_given(resources, function):
+    """The names of the settings a function gets, a secret given by its ARN
+    (NAME_ARN) counted as NAME."""
+    return {name.removesuffix("_ARN") if name.removesuffix("_ARN") in SECRETS else name
+            for name in variables(resources, function)}
 
 
 def test_the_packaged_template_passes_cfn_lint(packaged, stage):
@@ -155,14 +162,14 @@ def test_the_sweeper_runs_every_five_minutes(template, resources):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_function_has_every_setting_its_code_requires(resources, stage, function):
-    present = set(variables(resources, function))
+    present = settings_given(resources, function)
     assert NEEDS[function] <= present
     assert variables(resources, function)["STAGE"] == stage
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_function_holds_only_the_secrets_it_reads(resources, stage, function):
-    held = {name for name in variables(resources, function) if name in SECRETS}
+    held = {name for name in settings_given(resources, function) if name in SECRETS}
     # The compose file's Redis has no AUTH token to give.
     unused = {"REDIS_AUTH_TOKEN"} if stage == "localstack" else set()
     assert held == SECRETS_READ[function] - unused
@@ -178,13 +185,12 @@ def test_the_notifier_holds_only_the_secrets_it_reads(dev):
 def test_redis_requires_the_auth_token_from_the_secret(dev):
     redis = dev["Redis"]["Properties"]
     assert redis["TransitEncryptionEnabled"] is True
-    assert redis["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${AppSecretArn}:"
-                                             "SecretString:REDIS_AUTH_TOKEN}}"}
+    assert redis["AuthToken"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${RedisAuthTokenSecretArn}}}"}
     for name in ("Worker", "DeadLetters"):
         assert variables(dev, name)["REDIS_URL"]["Fn::Sub"].startswith(
             "rediss://${Redis.PrimaryEndPoint.Address}")
-        assert variables(dev, name)["REDIS_AUTH_TOKEN"] == (
-            "{{resolve:secretsmanager:ai-content-generator/dev:SecretString:REDIS_AUTH_TOKEN}}")
+        assert variables(dev, name)["REDIS_AUTH_TOKEN_ARN"] == {"Ref": "RedisAuthTokenSecretArn"}
 
 
 SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[\w/-]+:SecretString:\w+\}\}"
@@ -207,7 +213,7 @@ def test_no_template_or_config_holds_a_secret_value(template):
     documents = [template, CHALICE,
                  yaml.safe_load((ROOT / "localstack-compose.yml").read_text())]
     found = [pair for document in documents for pair in secret_values(document)]
-    assert {name for name, _ in found} == set(SECRETS)
+    assert {name for name, _ in found} <= set(SECRETS)
     for name, value in found:
         local_database = name == "MONGODB_URI" and re.fullmatch(r"mongodb://[\w-]+:\d+", value)
         assert SECRET_REFERENCE.fullmatch(value) or local_database, (name, value)
@@ -257,8 +263,10 @@ def test_the_worker_may_only_consume_the_job_queue(resources):
 
 def test_the_dead_letter_consumer_may_only_consume_the_dead_letter_queue(resources):
     actions = policy_actions(resources, "DeadLetters")
+    # It postpones a record whose job is still held, on its own queue.
     assert {a for a in actions if a.startswith("sqs:")} == {
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"}
     assert actions["sqs:ReceiveMessage"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
@@ -352,6 +360,31 @@ def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(a
         assert getattr(defaults, variable.lower()) == default
 
 
+NOTIFIER_LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "NotifierMaxSocketsPerUser",
+                   "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": "NotifierMaxSocketsPerAddress",
+                   "NOTIFIER_CONNECT_TIMEOUT_SECONDS": "NotifierConnectTimeoutSeconds",
+                   "NOTIFIER_MAX_PACKET_BYTES": "NotifierMaxPacketBytes",
+                   "CATCH_UPS_PER_USER_PER_MINUTE": "CatchUpsPerUserPerMinute"}
+
+
+def notifier_environment(resources):
+    container = resources["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    return {item["Name"]: item["Value"] for item in container["Environment"]}
+
+
+def test_the_notifiers_limits_reach_its_task_as_parameters_with_the_settings_bounds(aws):
+    environment = notifier_environment(aws["Resources"])
+    for variable, name in NOTIFIER_LIMITS.items():
+        default, low, high = settings.NUMBERS[variable]
+        assert environment[variable] == {"Ref": name}
+        assert aws["Parameters"][name] == {"Type": "Number", "Default": default,
+                                           "MinValue": low, "MaxValue": high}
+
+
+def test_the_notifier_trusts_only_the_address_its_load_balancer_appends(aws):
+    assert notifier_environment(aws["Resources"])["NOTIFIER_TRUSTED_PROXIES"] == "1"
+
+
 def alarms(resources):
     return {name: resource["Properties"] for name, resource in resources.items()
             if resource["Type"] == "AWS::CloudWatch::Alarm"}
@@ -362,7 +395,8 @@ def test_every_alarm_notifies_the_topic_parameter(aws):
     assert template["Parameters"]["AlarmTopicArn"]["Type"] == "String"
     assert set(alarms(resources)) == {
         "DeadLetterQueueDepthAlarm", "JobsDeadLetteredAlarm", "WorkerErrorRateAlarm",
-        "JobFailureRateAlarm", "JobsQueueOldestMessageAlarm", "Api5xxAlarm"}
+        "JobFailureRateAlarm", "JobsQueueOldestMessageAlarm", "Api5xxAlarm",
+        "NotifierAtMaximumAlarm"}
     for alarm in alarms(resources).values():
         assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopicArn"}]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -17,8 +17,8 @@ from bson import ObjectId
 from chalicelib import db, limits, settings, worker
 from chalicelib.errors import ApiError
 from devstack.services import StackProcess
-from tests.conftest import Client
-from tests.test_generation import submit, unique, wait_until_finished
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
 
 ACTIVE_LIMIT = ("Active generation limit reached: 5 jobs queued or processing; "
                 "a slot frees when one of them finishes")

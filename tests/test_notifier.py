@@ -19,63 +19,12 @@ import websockets.sync.client
 from chalicelib import clock, db
 from devstack import services
 from devstack.services import StackProcess
-from tests.conftest import ROOT, JWT_SECRET, Client
-from tests.test_generation import submit, unique, wait_until_finished
+from tests.support import JWT_SECRET, ROOT
+from tests.support.client import Client
+from tests.support.jobs import submit, unique, wait_until_finished
+from tests.support.listener import Listener
 
 JS_CLIENT = ROOT / "tests" / "js"
-
-
-class Listener:
-    """A python-socketio client that records what it is told. It uses the
-    websocket transport: its polling transport takes 30 s to disconnect, so
-    polling is exercised with the JavaScript client below."""
-
-    def __init__(self, url, token, transports=("websocket",), reconnection=False, since=None):
-        self.events = queue.Queue()
-        self.progress = queue.Queue()
-        self.refusal = None
-        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2,
-                                      reconnection_delay_max=0.5)
-        self.client.on("job_completed", self.events.put)
-        self.client.on("job_progress", self.progress.put)
-        self.client.on("connect_error", self._refused)
-        self.url, self.token, self.transports = url, token, list(transports)
-        self.auth = {"token": token} if since is None else {"token": token, "since": since}
-
-    def _refused(self, data):
-        self.refusal = data.get("message") if isinstance(data, dict) else data
-
-    def connect(self):
-        self.client.connect(self.url, auth=self.auth, transports=self.transports,
-                            wait_timeout=5)
-        return self
-
-    def next_event(self, timeout=15):
-        return self.events.get(timeout=timeout)
-
-    def event_for(self, job_id, timeout=15):
-        deadline = time.monotonic() + timeout
-        while True:
-            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if event["jobId"] == job_id:
-                return event
-
-    def close(self):
-        self.client.disconnect()
-
-
-@pytest.fixture
-def listen(stack):
-    opened = []
-
-    def open_listener(token, url=None, **options):
-        listener = Listener(url or stack.url, token, **options).connect()
-        opened.append(listener)
-        return listener
-
-    yield open_listener
-    for listener in opened:
-        listener.close()
 
 
 def refusal_for(url, token):

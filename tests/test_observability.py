@@ -10,8 +10,8 @@ import time
 from chalicelib import metrics
 from devstack.stack import ensure_queues
 from infra import topology
-from tests.conftest import JWT_SECRET, ROOT
-from tests.fake_openrouter import API_KEY, COST
+from tests.support import JWT_SECRET, ROOT
+from tests.support.fake_openrouter import API_KEY, COST
 
 # A Lambda container: the API handler queues a job, then the worker
 # handler receives its message; each prints what CloudWatch would receive.

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chalicelib import contract, openrouter, settings
-from tests.fake_openrouter import COST
+from tests.support.fake_openrouter import COST
 
 
 @pytest.fixture(autouse=True)

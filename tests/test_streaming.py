@@ -3,8 +3,7 @@ so far before the contract's `job_completed`, the result written once, and
 what it cost."""
 import time
 
-from tests.test_generation import submit, unique, wait_until_finished
-from tests.test_notifier import listen  # noqa: F401 (a fixture)
+from tests.support.jobs import submit, unique, wait_until_finished
 
 
 def progress_until(listener, job_id, timeout=20):

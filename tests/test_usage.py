@@ -1,6 +1,6 @@
 """Usage and cost, additions to the contract: `usage` and `model` on a job
 when known, and a user's totals for the month in `GET /usage`."""
-from tests.test_generation import ISO, submit, unique, wait_until_finished
+from tests.support.jobs import ISO, submit, unique, wait_until_finished
 
 
 def month_start(stamp):

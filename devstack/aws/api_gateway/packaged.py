@@ -1,4 +1,4 @@
-"""API Gateway's REST API on loopback, from a packaged template: the
+"""The packaged backend of the API Gateway emulation: the
 DefinitionBody's routes (REST proxy events for the API function, with
 requestContext, stage and sourceIp; the mock preflights Chalice wrote) and
 the Gateway Responses for unknown routes and failed functions."""
@@ -10,7 +10,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from infra.functions import FunctionError
+from devstack.aws.api_gateway import http_response
+from devstack.aws.functions import FunctionError
 from infra.topology import resources_of_type
 
 DEFAULT_STATUS = {"MISSING_AUTHENTICATION_TOKEN": "403", "DEFAULT_5XX": "502"}
@@ -61,12 +62,7 @@ class Gateway:
             result = self.api.invoke(event)
         except FunctionError:
             return self._gateway_response("DEFAULT_5XX", "Internal server error")
-        payload = result.get("body") or ""
-        payload = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-        pairs = list((result.get("headers") or {}).items())
-        pairs += [(name, value) for name, values in (result.get("multiValueHeaders") or {}).items()
-                  for value in values]
-        return int(result["statusCode"]), pairs, payload
+        return http_response(result)
 
     def _route(self, path):
         segments = path.strip("/").split("/")

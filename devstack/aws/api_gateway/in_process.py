@@ -1,8 +1,8 @@
-"""API Gateway on loopback: an ASGI app that turns HTTP requests into the
-events the Chalice app receives in Lambda, on a thread pool so slow requests
-(bcrypt, MongoDB) do not hold up others."""
+"""The in-process backend of the API Gateway emulation, for `make run`: an
+ASGI app that turns HTTP requests into the events the Chalice app receives
+in Lambda, on a thread pool so slow requests (bcrypt, MongoDB) do not hold
+up others."""
 import asyncio
-import base64
 import json
 import mimetypes
 import threading
@@ -14,6 +14,12 @@ from chalice.local import LambdaEventConverter, LocalGateway, LocalGatewayExcept
 
 from chalicelib import contract, settings
 from chalicelib.errors import MAX_BODY_BYTES
+from devstack.aws.api_gateway import http_response
+
+# The web client's security headers, written once for every host of it
+# (here, and the CDN's response headers policy in AWS).
+WEB_HEADERS = json.loads(
+    (Path(__file__).resolve().parent.parent / "infra" / "web-headers.json").read_text())
 
 
 # The ASGI path is decoded, and Chalice's route matcher parses it as a URL
@@ -69,7 +75,8 @@ class ChaliceGateway:
             await _send(send, 404, {"message": contract.NOT_FOUND})
             return
         kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
-        await _send_raw(send, 200, static.read_bytes(), [("content-type", kind)])
+        await _send_raw(send, 200, static.read_bytes(),
+                        [("content-type", kind), *WEB_HEADERS.items()])
 
     def _static_file(self, path):
         if self._static_dir is None:
@@ -124,15 +131,8 @@ async def _lifespan(receive, send):
 
 
 async def _send_lambda_response(send, response):
-    headers = [(k.lower(), str(v)) for k, v in (response.get("headers") or {}).items()]
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers += [(name.lower(), str(value)) for value in values]
-    body = response.get("body") or b""
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body)
-    elif isinstance(body, str):
-        body = body.encode()
-    await _send_raw(send, response["statusCode"], body, headers)
+    status, headers, body = http_response(response)
+    await _send_raw(send, status, body, [(name.lower(), value) for name, value in headers])
 
 
 async def _send(send, status, payload):

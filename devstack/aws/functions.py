@@ -1,5 +1,5 @@
 """Lambda's execution environments for the harness: each a process of
-infra/lambda_host.py running the unpacked bundle with exactly a function's
+devstack/aws/lambda_host.py running the unpacked bundle with exactly a function's
 environment; one process serves one invocation at a time, a busy function
 gets another, and one that outlives its timeout is killed, as Lambda does."""
 import subprocess

@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import Response
 
-from chalicelib import auth, content, edge, jobs, limits, logs, settings, worker
+from chalicelib import auth, content, edge, export, jobs, limits, logs, settings, voices, worker
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
@@ -63,6 +63,34 @@ def delete_content(content_id):
     return content.delete(_user(), content_id)
 
 
+@app.route("/content/{content_id}/export", methods=["GET"])
+def export_content(content_id):
+    text, headers = export.export(_user(), content_id, app.current_request.query_params or {})
+    return Response(text, headers=headers)
+
+
+@app.route("/voices", methods=["GET"])
+def list_voices():
+    return voices.list_for(_user())
+
+
+@app.route("/voices", methods=["POST"])
+def create_voice():
+    user = _user()
+    return Response(voices.create(user, _body()), status_code=201)
+
+
+@app.route("/voices/{voice_id}", methods=["PUT"])
+def update_voice(voice_id):
+    user = _user()
+    return voices.update(user, voice_id, _body())
+
+
+@app.route("/voices/{voice_id}", methods=["DELETE"])
+def delete_voice(voice_id):
+    return voices.delete(_user(), voice_id)
+
+
 @app.route("/generate-content", methods=["POST"])
 def generate_content():
     user = _user()
@@ -88,7 +116,19 @@ def job_status(job_id):
 @app.route("/generate-content/{job_id}/save", methods=["POST"])
 def save_job(job_id):
     user = _user()
-    return Response(jobs.save(user, job_id, _body()), status_code=201)
+    body = _body()
+    return Response(jobs.save(user, job_id, body), status_code=200 if jobs.replaces(body) else 201)
+
+
+@app.route("/generate-content/{job_id}/regenerate", methods=["POST"])
+def regenerate_job(job_id):
+    return Response(jobs.regenerate(_user(), job_id), status_code=202)
+
+
+@app.route("/content/{content_id}/rewrite", methods=["POST"])
+def rewrite_content(content_id):
+    user = _user()
+    return Response(jobs.rewrite(user, content_id, _body()), status_code=202)
 
 
 @app.route("/generate-content/{job_id}/cancel", methods=["POST"])

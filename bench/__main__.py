@@ -2,8 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos", "streaming",
-              "capacity")
+BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "options", "chaos",
+              "streaming", "capacity")
 
 
 def main(names):

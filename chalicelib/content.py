@@ -50,7 +50,7 @@ def update(user: dict, content_id: str, body: dict) -> dict:
             raise ApiError(400, contract.cannot_be_empty(name))
     if "type" in fields:
         validation.content_type(fields["type"], contract.INVALID_CONTENT_TYPE)
-    item = _owned(user, content_id)
+    item = owned(user, content_id)
     if not fields:
         return contract.CONTENT(item)
     # An update and a read rather than one find_one_and_update: the embedded
@@ -67,12 +67,12 @@ def update(user: dict, content_id: str, body: dict) -> dict:
 
 
 def delete(user: dict, content_id: str) -> dict:
-    item = _owned(user, content_id)
+    item = owned(user, content_id)
     db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]})
     return {"id": str(item["_id"])}
 
 
-def _owned(user, content_id):
+def owned(user, content_id):
     key = db.object_id(content_id)
     item = db.get().contents.find_one({"_id": key}) if key else None
     if item is None:

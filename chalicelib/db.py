@@ -30,6 +30,7 @@ def _ensure_indexes(database):
     # One command per collection: each is a round trip of the cold start.
     database.users.create_index("email", unique=True)
     database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    database.voices.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_indexes([
         IndexModel("jobId", unique=True),
         IndexModel([("userId", 1), ("createdAt", -1)]),

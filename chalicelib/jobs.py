@@ -8,25 +8,60 @@ from datetime import timedelta
 import pymongo
 
 from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
-                        queue, settings, validation)
+                        options, queue, settings, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
+
+# What a job is asked to do: a regenerated job is queued with the same.
+INPUTS = ("prompt", "contentType", "options", "voice", "rewrite")
 
 
 def submit(user: dict, body: dict) -> dict:
     fields = validation.required_strings(body, ("prompt", "contentType"),
                                          contract.MISSING_JOB_FIELDS)
     validation.content_type(fields["contentType"], contract.invalid_job_content_type())
+    chosen, voice = options.validate(user, body, fields["contentType"])
+    inputs = {"prompt": fields["prompt"], "contentType": fields["contentType"],
+              "options": chosen, "voice": voice}
+    return _queue(user, {name: value for name, value in inputs.items() if value})
+
+
+def regenerate(user: dict, job_id: str) -> dict:
+    """A new job with the same inputs as one of the user's jobs."""
+    job = _owned(user, job_id)
+    return _queue(user, {name: job[name] for name in INPUTS if job.get(name)})
+
+
+def rewrite(user: dict, content_id: str, body: dict) -> dict:
+    """A job that rewrites a library item as instructed; it is queued,
+    processed and announced as any other job."""
+    fields = {name: value.strip() for name, value in
+              validation.strings(body, "language", "note").items() if value.strip()}
+    fields.update(validation.strings(body, "instruction"))
+    if fields.get("instruction") not in contract.REWRITES:
+        raise ApiError(400, contract.bad_instruction())
+    if fields["instruction"] == "translate" and "language" not in fields:
+        raise ApiError(400, contract.LANGUAGE_TO_TRANSLATE)
+    item = content.owned(user, content_id)
+    if len(item["body"]) > contract.MAX_REWRITE_CHARACTERS:
+        raise ApiError(400, contract.TOO_LONG_TO_REWRITE)
+    return _queue(user, {"prompt": item["title"], "contentType": item["type"],
+                         "rewrite": {"contentId": str(item["_id"]),
+                                     "instruction": fields.pop("instruction"), **fields,
+                                     "source": item["body"]}})
+
+
+def _queue(user, inputs):
+    """Take the job's limit slots (one per variant), store it, queue its message."""
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
     job_id = str(uuid.uuid4())
-    limits.take_generation_slot(user["_id"], job_id, moment)
+    limits.take_generation_slot(user["_id"], job_id, moment, slots=options.variants(inputs))
     job = {
         "jobId": job_id,
         "userId": user["_id"],
-        "prompt": fields["prompt"],
-        "contentType": fields["contentType"],
+        **inputs,
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,
@@ -73,16 +108,45 @@ def cancel(user: dict, job_id: str) -> dict:
 
 
 def save(user: dict, job_id: str, body: dict) -> dict:
+    """The job's result as a new library item; with `variant` (an addition)
+    one of its variants; with `replace: true` (an addition) a rewrite's
+    result written back into the item it rewrote."""
     fields = validation.strings(body, "title")
+    if "replace" in body and not isinstance(body["replace"], bool):
+        raise ApiError(400, contract.REPLACE_NOT_BOOLEAN)
     job = _owned(user, job_id)
     if job["status"] != "completed":
         raise ApiError(400, contract.JOB_INCOMPLETE,
                        currentStatus=job["status"])
     if not job.get("generatedContent"):
         raise ApiError(400, contract.NO_GENERATED_CONTENT)
-    title = fields.get("title", "").strip() or default_title(job["prompt"])
-    saved = content.insert(user, title, job["contentType"], job["generatedContent"])
+    text = _chosen_text(job, body)
+    title = fields.get("title", "").strip()
+    if replaces(body):
+        if not job.get("rewrite"):
+            raise ApiError(400, contract.NOT_A_REWRITE)
+        changed = content.update(user, job["rewrite"]["contentId"],
+                                 {"body": text, **({"title": title} if title else {})})
+        return {"message": contract.CONTENT_REPLACED, "content": changed}
+    saved = content.insert(user, title or default_title(job["prompt"]), job["contentType"], text)
     return contract.saved(saved)
+
+
+def replaces(body: dict) -> bool:
+    """Whether a save writes back into the rewritten item (200) rather than
+    creating one (201)."""
+    return body.get("replace") is True
+
+
+def _chosen_text(job, body):
+    if "variant" not in body:
+        return job["generatedContent"]
+    variants = job.get("variants") or [job["generatedContent"]]
+    chosen = body["variant"]
+    if isinstance(chosen, bool) or not isinstance(chosen, int) \
+            or not 1 <= chosen <= len(variants):
+        raise ApiError(400, contract.no_such_variant(len(variants)))
+    return variants[chosen - 1]
 
 
 def default_title(prompt: str) -> str:

@@ -132,6 +132,21 @@ def complete(job: dict, text: str, deadline: float, **extra) -> Outcome:
     return _finish_claimed(job, "completed", {"generatedContent": text, **extra}, deadline)
 
 
+def keep_variant(job: dict, variant: dict) -> Outcome:
+    """The claim holder keeps one paid variant of several as soon as it is
+    paid, not a state change but a write only the claim may make: a worker
+    that dies before the last variant leaves the paid ones, and whoever
+    claims the job next pays only for those still missing. `job` is the
+    claimed job; the Outcome's job has the variant."""
+    kept = job.get("variantResults", [])
+    update = {"$set": {"variantResults": [*kept, variant], "updatedAt": clock.now()}}
+    condition = {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": "processing",
+                 f"variantResults.{len(kept)}": {"$exists": False}}
+    if db.get().jobs.update_one(condition, update).matched_count:
+        return Outcome(_applied(job, update))
+    return Outcome(reason="lost")
+
+
 def fail(job: dict, message: str, deadline: float, **extra) -> Outcome:
     return _finish_claimed(job, "failed", {"error": message, **extra}, deadline)
 

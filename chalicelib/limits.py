@@ -34,17 +34,21 @@ class _Quota:
     submitted: list
 
 
-def take_generation_slot(user_id, job_id: str, now: datetime = None):
+def take_generation_slot(user_id, job_id: str, now: datetime = None, slots: int = 1):
     """Count a new job against its user's limits, before anything is stored,
-    or raise a 429. One conditional update takes the slot; only when it finds
-    the quota full are ended jobs and old submissions dropped, and it tries
-    once more."""
+    or raise a 429. A job of several variants makes that many paid calls, so
+    it takes that many slots. One conditional update takes them; only when
+    it finds the quota full are ended jobs and old submissions dropped, and
+    it tries once more."""
     now = now or clock.now()
     config = settings.get()
+    if slots > min(config.max_active_jobs_per_user, config.max_jobs_per_day):
+        raise _generation_refused(_reconcile(user_id, now), now, config)
     condition = {"_id": user_id,
-                 f"active.{config.max_active_jobs_per_user - 1}": {"$exists": False},
-                 f"submitted.{config.max_jobs_per_day - 1}": {"$exists": False}}
-    update = {"$push": {"active": {"jobId": job_id, "at": now}, "submitted": now},
+                 f"active.{config.max_active_jobs_per_user - slots}": {"$exists": False},
+                 f"submitted.{config.max_jobs_per_day - slots}": {"$exists": False}}
+    update = {"$push": {"active": {"$each": [{"jobId": job_id, "at": now}] * slots},
+                        "submitted": {"$each": [now] * slots}},
               "$set": {"expiresAt": now + QUOTA_LIFETIME}}
     if _conditional_upsert(_collection("generation_quotas"), condition, update):
         return

@@ -7,7 +7,7 @@ import copy
 import functools
 from pathlib import Path
 
-from chalicelib import contract, validation
+from chalicelib import contract, options, validation
 from chalicelib.contract import obj as _object, ref as _ref
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
@@ -74,13 +74,15 @@ def _document() -> dict:
         "info": {"title": "AI Content Generator API", "version": "1.0.0",
                  "description": DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "content"}, {"name": "generation"},
+                 {"name": "voices", "x-addition": True,
+                  "description": "Brand voices a generation can follow."},
                  {"name": "documentation", "x-addition": True,
                   "description": "This description and its human-readable page."}],
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"}},
-            "schemas": contract.schemas(),
+            "schemas": {**contract.schemas(), "Options": _options_schema()},
         },
         "security": [{"bearerAuth": []}],
     }
@@ -156,17 +158,58 @@ def _paths():
                            404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
         },
+        "/content/{id}/export": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "get": {**_operation(
+                "content", "exportContent", "Download an item as Markdown or sanitised HTML",
+                parameters=[{"name": "format", "in": "query", "required": False,
+                             "description": "md (the default) or html",
+                             "schema": {"type": "string",
+                                        "enum": list(contract.EXPORT_FORMATS)}}],
+                responses={200: {"description": "The item as a file named from its title "
+                                                "(Content-Disposition: attachment)",
+                                 "content": {kind.split(";")[0]: {"schema": {"type": "string"}}
+                                             for kind in contract.EXPORT_FORMATS.values()}},
+                           400: _messages([], [contract.UNKNOWN_FORMAT]),
+                           404: _messages([contract.CONTENT_NOT_FOUND])},
+                owner=True, server_error=True), "x-addition": True},
+        },
+        "/content/{id}/rewrite": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the content")],
+            "post": {**_operation(
+                "content", "rewriteContent", "Queue a job that rewrites the item",
+                body=_object({"instruction": {"type": "string",
+                                              "enum": list(contract.REWRITES)},
+                              "language": {**_string("language"), "description":
+                                           "Required to translate"},
+                              "note": _string("note")}, ["instruction"]),
+                responses={202: _json("Queued, as POST /generate-content; save its result "
+                                      "with replace: true to update the item",
+                                      _ref("JobQueued")),
+                           400: _messages([], [contract.bad_instruction(),
+                                               contract.LANGUAGE_TO_TRANSLATE,
+                                               contract.TOO_LONG_TO_REWRITE,
+                                               *_typed("instruction", "language", "note")],
+                                          body=True),
+                           404: _messages([contract.CONTENT_NOT_FOUND]),
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
+                owner=True, server_error=True), "x-addition": True},
+        },
+        **_voice_paths(),
         "/generate-content": {
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
                 body=_object({"prompt": _string("prompt", 1),
-                              "contentType": _ref("ContentType")},
+                              "contentType": _ref("ContentType"),
+                              "options": _ref("Options")},
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),
                            400: _messages([contract.MISSING_JOB_FIELDS,
                                            contract.invalid_job_content_type()],
-                                          _typed("prompt", "contentType"), body=True),
+                                          [*_typed("prompt", "contentType"),
+                                           *_option_messages()], body=True),
+                           404: _messages([], [contract.VOICE_NOT_FOUND]),
                            429: _throttled(pattern=contract.GENERATION_LIMITED)},
                 server_error=True),
             "get": _operation(
@@ -188,14 +231,39 @@ def _paths():
             "post": _operation(
                 "generation", "saveJob", "Save generated content to library",
                 body=_object({"title": {**_string("title"), "description":
-                                        "Defaults to a title derived from the prompt"}}, []),
+                                        "Defaults to a title derived from the prompt"},
+                              "variant": {"type": "integer", "minimum": 1,
+                                          "maximum": contract.MAX_VARIANTS, "x-addition": True,
+                                          "description": "Which of the job's variants to "
+                                                         "save (1 is generatedContent)"},
+                              "replace": {"type": "boolean", "x-addition": True,
+                                          "description": "true: write a rewrite's result "
+                                                         "back into the item it rewrote "
+                                                         "(200) instead of a new item"}}, []),
                 optional_body=True,
-                responses={201: _json("Saved to the library", _ref("Saved")),
+                responses={200: {**_json("A rewrite's result written into its item "
+                                         "(replace: true)", _ref("Replaced")),
+                                 "x-addition": True},
+                           201: _json("Saved to the library", _ref("Saved")),
                            400: _messages([contract.JOB_INCOMPLETE,
                                            contract.NO_GENERATED_CONTENT],
-                                          _typed("title"), body=True),
-                           404: _messages([contract.JOB_NOT_FOUND])},
-                server_error=True),
+                                          [*_typed("title"), contract.REPLACE_NOT_BOOLEAN,
+                                           contract.NOT_A_REWRITE,
+                                           *[contract.no_such_variant(count) for count in
+                                             range(1, contract.MAX_VARIANTS + 1)],
+                                           contract.cannot_be_empty("title")], body=True),
+                           404: _messages([contract.JOB_NOT_FOUND],
+                                          [contract.CONTENT_NOT_FOUND])},
+                owner=True, server_error=True),
+        },
+        "/generate-content/{jobId}/regenerate": {
+            "parameters": [_path_id("jobId", "UUID of one of the user's jobs")],
+            "post": {**_operation(
+                "generation", "regenerateJob", "Queue a new job with the same inputs",
+                responses={202: _json("Queued, as POST /generate-content", _ref("JobQueued")),
+                           404: _messages([contract.JOB_NOT_FOUND]),
+                           429: _throttled(pattern=contract.GENERATION_LIMITED)},
+                server_error=True), "x-addition": True},
         },
         "/generate-content/{jobId}/cancel": {
             "parameters": [_path_id("jobId", "UUID of a queued or processing job")],
@@ -226,6 +294,85 @@ def _paths():
             "docsRenderer", "The page's renderer (Redoc, vendored)",
             {"200": {"description": "JavaScript",
                      "content": {"text/javascript": {"schema": {"type": "string"}}}}})},
+    }
+
+
+def _option_messages():
+    return [contract.OPTIONS_NOT_AN_OBJECT, contract.unknown_option(), contract.BAD_LENGTH,
+            contract.BAD_VARIANTS, contract.BAD_PLATFORM,
+            *[contract.option_only_for(name) for name in contract.option_names()
+              if name not in contract.COMMON_OPTIONS],
+            *_typed(*options.FREE_TEXT, "length", "platform"),
+            *[message for name, item, most in options.LISTS
+              for message in (contract.not_a_list(name), contract.too_many_items(name, most),
+                              contract.item_too_long(name, validation.LIMITS[item]))]]
+
+
+def _options_schema():
+    def listed(item, most):
+        return {"type": "array", "maxItems": most, "items": _string(item)}
+
+    only = {name: " or ".join(kind.name for kind in contract.CONTENT_TYPES.values()
+                              if name in kind.options) + " only"
+            for name in contract.option_names() if name not in contract.COMMON_OPTIONS}
+    properties = {
+        "tone": {**_string("tone"), "x-named": list(contract.TONES),
+                 "description": "One of " + ", ".join(contract.TONES) + ", or free text"},
+        "length": {"type": "string", "enum": list(contract.LENGTHS),
+                   "x-words": {kind.name: dict(kind.words)
+                               for kind in contract.CONTENT_TYPES.values()}},
+        "language": _string("language"), "audience": _string("audience"),
+        "keywords": listed("keyword", contract.MAX_KEYWORDS),
+        "variants": {"type": "integer", "minimum": 1, "maximum": contract.MAX_VARIANTS,
+                     "description": "Each variant is a paid call and takes a limit slot"},
+        "voiceId": {**_string("voiceId"), "description": "One of the user's /voices"},
+        "productName": {**_string("productName"), "description": only["productName"]},
+        "features": {**listed("feature", contract.MAX_FEATURES),
+                     "description": only["features"]},
+        "platform": {"type": "string", "enum": list(contract.PLATFORMS),
+                     "x-limits": {key: {"name": name, "characters": limit}
+                                  for key, (name, limit) in contract.PLATFORMS.items()},
+                     "description": only["platform"] + "; the caption is cut at a word to "
+                                                        "the platform's limit"}}
+    return {**_object(properties, []), "additionalProperties": False, "x-addition": True}
+
+
+def _voice_paths():
+    body = _object({"name": _string("name", 1), "description": _string("description"),
+                    "samples": {"type": "array", "maxItems": contract.MAX_SAMPLES,
+                                "items": _string("sample")}}, [])
+    invalid = [contract.VOICE_NAME_REQUIRED, *_typed("name", "description"),
+               contract.not_a_list("samples"),
+               contract.too_many_items("samples", contract.MAX_SAMPLES),
+               contract.item_too_long("samples", validation.LIMITS["sample"])]
+    missing = _messages([], [contract.VOICE_NOT_FOUND])
+    return {
+        "/voices": {
+            "get": {**_operation("voices", "listVoices", "The user's brand voices, newest first",
+                                 responses={200: _json("The voices", {
+                                     "type": "array", "items": _ref("Voice")})}),
+                    "x-addition": True},
+            "post": {**_operation(
+                "voices", "createVoice", "Create a brand voice",
+                body={**body, "required": ["name"]},
+                responses={201: _json("The stored voice", _ref("Voice")),
+                           400: _messages([], [*invalid, contract.TOO_MANY_VOICES], body=True)},
+                server_error=True), "x-addition": True},
+        },
+        "/voices/{id}": {
+            "parameters": [_path_id("id", "MongoDB ObjectId of the voice")],
+            "put": {**_operation(
+                "voices", "updateVoice", "Change a brand voice's named fields",
+                body=body, optional_body=True,
+                responses={200: _json("The changed voice", _ref("Voice")),
+                           400: _messages([], invalid, body=True), 404: missing},
+                server_error=True), "x-addition": True},
+            "delete": {**_operation(
+                "voices", "deleteVoice", "Delete a brand voice",
+                responses={200: _json("The id of the deleted voice", _object(
+                    {"id": {"type": "string"}}, ["id"])), 404: missing},
+                server_error=True), "x-addition": True},
+        },
     }
 
 

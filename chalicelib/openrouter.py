@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import contract, metrics, settings
+from chalicelib import metrics, options, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,13 @@ class Generation:
                 if value}
 
 
-def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Generation:
+def stream(prompt: str, content_type: str, deadline: float, on_text=None,
+           brief=None) -> Generation:
     """Generated Markdown for the prompt, streamed; `deadline` is a
     time.monotonic() by which we must have returned (the Lambda's remaining
     time). `on_text(text_so_far)` is called as the text grows; an exception
-    it raises stops the call at once and propagates (a cancelled job)."""
+    it raises stops the call at once and propagates (a cancelled job).
+    `brief` is the job, whose options, voice or rewrite shape the prompt."""
     import requests  # only the worker calls out; kept out of the API's cold start
 
     config = settings.get()
@@ -56,7 +58,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
         if on_text:
             on_text(text)
         return Generation(text, "offline", None)
-    request = _request(config.openrouter_models, prompt, content_type)
+    request = _request(config.openrouter_models,
+                       options.messages(prompt, content_type, brief or {}))
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
@@ -93,11 +96,9 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None) -> Gen
     raise GenerationFailed(failure)
 
 
-def _request(models, prompt, content_type):
-    request = {"model": models[0],
-               "messages": [{"role": "system", "content": contract.CONTENT_TYPES[content_type].prompt},
-                            {"role": "user", "content": prompt}],
-               **PARAMETERS, "stream": True, "usage": {"include": True}}
+def _request(models, messages):
+    request = {"model": models[0], "messages": messages, **PARAMETERS, "stream": True,
+               "usage": {"include": True}}
     if len(models) > 1:
         # OpenRouter tries them in order when one is down or rate limited.
         request["models"] = list(models)

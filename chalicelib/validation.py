@@ -17,6 +17,20 @@ LIMITS = {
     "body": 100_000,
     "prompt": 4_000,
     "search": 200,
+    "description": 1_000,
+    "sample": 3_000,
+    # Voices, generation options (chalicelib/options.py) and rewrites.
+    "tone": 60,
+    "language": 40,
+    "audience": 200,
+    "keyword": 40,
+    "productName": 120,
+    "feature": 200,
+    "voiceId": 24,
+    "length": 10,
+    "platform": 20,
+    "note": 500,
+    "instruction": 20,
 }
 
 
@@ -63,6 +77,19 @@ def content_type(name: str, message: str) -> str:
     if name not in contract.CONTENT_TYPES:
         raise ApiError(400, message)
     return name
+
+
+def string_list(name, value, item_name, max_items) -> list:
+    """A list of at most `max_items` capped strings (a voice's samples, a
+    generation's keywords)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApiError(400, contract.not_a_list(name))
+    if len(value) > max_items:
+        raise ApiError(400, contract.too_many_items(name, max_items))
+    for item in value:
+        if len(item) > LIMITS[item_name]:
+            raise ApiError(400, contract.item_too_long(name, LIMITS[item_name]))
+    return value
 
 
 def normalised_email(email: str) -> str:

@@ -7,7 +7,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib import contract, lifecycle, logs, metrics, notify, openrouter, queue
+from chalicelib import contract, lifecycle, logs, metrics, notify, openrouter, options, queue
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +60,72 @@ def generate(record, deadline, claim=None) -> float:
     log.info("job %s: claimed (attempt %d)", job_id, job["attempts"])
     watch = _Watch(job)
     try:
-        generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
-                                       on_text=watch.on_text)
+        job, failure = _variants(job, deadline, watch)
     except _Stopped:
         log.info("job %s: no longer ours (cancelled); stream stopped", job_id)
         return DONE
-    except openrouter.GenerationFailed as failure:
+    kept = job.get("variantResults", [])
+    if not kept:
         result = lifecycle.fail(job, str(failure), deadline)
     else:
         watch.progress.finish()
-        result = lifecycle.complete(job, generation.text, deadline, **generation.spend())
+        result = lifecycle.complete(job, kept[0]["text"], deadline, **_result(job, failure))
     _announce(job_id, result)
     return DONE
+
+
+def _variants(job, deadline, watch):
+    """(the job with each variant it asks for kept, the failure that stopped
+    them or None). Each is a paid call, made one after another within this
+    claim; all but the last are kept on the job as soon as they are paid, so
+    a crash costs at most the one call in flight, as for any job. A job of
+    one variant writes only its result, as before variants existed."""
+    wanted = options.variants(job)
+    while len(job.get("variantResults", [])) < wanted:
+        try:
+            generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
+                                           on_text=watch.on_text, brief=job)
+        except openrouter.GenerationFailed as failure:
+            return job, failure
+        text, notice = options.fit(generation.text, job)
+        variant = {"text": text, **generation.spend(), **({"notice": notice} if notice else {})}
+        if len(job.get("variantResults", [])) + 1 == wanted:
+            job = {**job, "variantResults": [*job.get("variantResults", []), variant]}
+        else:
+            kept = lifecycle.keep_variant(job, variant)
+            if not kept.taken:
+                raise _Stopped()
+            job = kept.job
+    return job, None
+
+
+def _result(job, failure) -> dict:
+    """What the job keeps besides its first text: every variant (when asked
+    for), their summed usage, the model, and notices."""
+    kept = job["variantResults"]
+    result = _summed_usage(kept)
+    if "variants" in (job.get("options") or {}):
+        result.update(variants=[variant["text"] for variant in kept], variantResults=kept)
+    models = [variant["model"] for variant in kept if variant.get("model")]
+    if models:
+        result["model"] = models[0]
+    notices = sorted({variant["notice"] for variant in kept if variant.get("notice")})
+    if failure is not None:
+        notices.append(contract.variants_missing(len(kept), options.variants(job), str(failure)))
+    if notices:
+        result["notice"] = "; ".join(notices)
+    return result
+
+
+def _summed_usage(kept) -> dict:
+    usages = [variant["usage"] for variant in kept if variant.get("usage")]
+    if not usages:
+        return {}
+    names = dict.fromkeys(name for usage in usages for name in usage)
+    total = {name: sum(usage.get(name, 0) for usage in usages) for name in names}
+    if "cost" in total:
+        total["cost"] = round(total["cost"], 8)
+    return {"usage": total}
 
 
 class _Watch:

@@ -9,20 +9,20 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 
 import jwt
 import pytest
 import socketio
 import websockets.sync.client
 
-from chalicelib import clock, db
+from chalicelib import db
 from devstack import services
 from devstack.services import StackProcess
 from tests.support import JWT_SECRET, ROOT
 from tests.support.client import Client
 from tests.support.jobs import submit, unique, wait_until_finished
 from tests.support.listener import Listener
+from tests.support.notifier import Notifier, insert_finished, received
 
 JS_CLIENT = ROOT / "tests" / "js"
 
@@ -121,14 +121,6 @@ def test_every_tab_of_the_owner_receives_it(api, user, listen):
     assert [tab.event_for(queued["jobId"])["jobId"] for tab in tabs] == [queued["jobId"]] * 2
 
 
-def received(listener, wait=1.0):
-    time.sleep(wait)
-    events = []
-    while not listener.events.empty():
-        events.append(listener.events.get())
-    return events
-
-
 def test_a_socket_with_since_is_sent_the_results_it_missed_oldest_first(api, user, listen,
                                                                        socket_url):
     first = submit(api, user, unique("Before the nap"))
@@ -155,15 +147,6 @@ def test_catch_up_sends_only_the_users_own_jobs(api, user, other_user, listen):
     assert received(listen(other_user["token"], since="2000-01-01T00:00:00.000Z")) == []
 
 
-def insert_finished(user_id, count):
-    moment = clock.now()
-    db.get().jobs.insert_many([
-        {"jobId": f"catch-up-{user_id}-{n}", "userId": user_id, "prompt": "p",
-         "contentType": "Blog Post Outline", "status": "completed", "generatedContent": "x",
-         "scheduledFor": moment, "createdAt": moment, "updatedAt": moment, "__v": 0,
-         "completedAt": moment + timedelta(milliseconds=n)} for n in range(count)])
-
-
 def test_catch_up_sends_at_most_fifty_results(user, listen):
     insert_finished(db.object_id(user["_id"]), 55)
     events = received(listen(user["token"], since="2000-01-01T00:00:00Z"), wait=2)
@@ -177,35 +160,6 @@ def test_a_since_that_is_no_time_is_accepted_without_catch_up(user, listen, sinc
     listener = listen(user["token"], since=since)
     assert listener.client.connected
     assert received(listener) == []
-
-
-class Notifier:
-    """`python -m notifier` on a port of its own."""
-
-    def __init__(self, log_path, port=None, env=None):
-        self.port = port or services.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {**os.environ, **(env or {}), "NOTIFIER_PORT": str(self.port),
-                    "HOST": "127.0.0.1"}
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "notifier"], cwd=ROOT,
-                                        env=self.env, stdout=open(self.log_path, "ab"),
-                                        stderr=subprocess.STDOUT,
-                                        preexec_fn=services.die_with_parent)
-        services.wait_until_listening(self.process, self.port, "the notifier")
-        return self
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("the notifier did not stop within 10 s of SIGTERM")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ user site-packages and no PYTHON* variables from this machine) and run with
 the task definition's environment and secrets from the packaged template.
 Where a Docker engine answers, the real image is built and run as well."""
 import hashlib
-import os
 import shlex
 import shutil
 import subprocess

@@ -13,7 +13,8 @@ import websockets.sync.client
 
 from chalicelib import contract, db
 from devstack.services import StackProcess
-from tests.test_notifier import Listener, Notifier, insert_finished, received
+from tests.support.listener import Listener
+from tests.support.notifier import Notifier, insert_finished, received
 
 CONNECT_TIMEOUT = 1
 LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "3", "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": "3",
@@ -67,7 +68,7 @@ def refusal(url, token, address, forwarded=None):
 
 
 def test_a_socket_over_the_per_user_cap_is_refused(held, api, opened):
-    user, address = api.register(), next(_addresses)
+    user = api.register()
     for _ in range(3):
         connect(held, user["token"], next(_addresses), opened)
     assert refusal(held, user["token"], next(_addresses)) == \

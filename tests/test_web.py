@@ -4,6 +4,7 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -447,3 +448,80 @@ def test_the_client_works_under_its_policy_without_a_violation(new_page):
     job = generate(page, "Policy prompt")
     job.locator(".status.completed").wait_for()
     assert violations == []
+
+
+def test_options_and_three_variants_side_by_side_one_picked_and_saved(new_page):
+    page = new_page()
+    register(page)
+    form = page.locator("#generate-form")
+    form.get_by_label("Content type").select_option("Social Media Caption")
+    form.get_by_label("Tone").fill("playful")
+    form.get_by_label("Variants").select_option("3")
+    form.get_by_label("Platform").select_option("x")
+    form.get_by_label("What should it be about?").fill("Picnic blanket")
+    form.get_by_role("button", name="Generate").click()
+    job = page.locator("#jobs .job", has_text="Picnic blanket")
+    job.locator(".status.completed").wait_for()
+    variants = job.locator(".variant")
+    variants.nth(2).locator(".count").filter(has_text="characters (X)").wait_for()
+    assert variants.count() == 3
+    assert re.fullmatch(r"\d+ / 280 characters \(X\)", variants.nth(0).locator(".count")
+                        .inner_text())
+    third = variants.nth(2).locator(".markdown").inner_text()
+    variants.nth(2).get_by_role("button", name="Use this one").click()
+    job.get_by_label("Title (optional)").fill("Picked")
+    job.get_by_role("button", name="Save to library").click()
+    item = page.locator("#library .item", has_text="Picked")
+    item.wait_for()
+    assert item.locator(".markdown").inner_text() == third
+    # The options are remembered for the content type.
+    page.reload()
+    page.locator("#who").wait_for()
+    page.locator("#generate-form").get_by_label("Content type").select_option(
+        "Social Media Caption")
+    assert page.locator("#generate-form").get_by_label("Tone").input_value() == "playful"
+
+
+def test_an_item_is_rewritten_and_the_original_replaced(new_page):
+    page = new_page()
+    register(page)
+    add_item(page, "Rough draft", "Our tea is good.")
+    item = page.locator("#library .item", has_text="Rough draft")
+    item.get_by_role("button", name="Rewrite").click()
+    item.get_by_label("Rewrite").select_option("improve")
+    item.get_by_role("button", name="Queue the rewrite").click()
+    job = page.locator("#jobs .job", has_text="Rough draft")
+    job.locator(".status.completed").wait_for()
+    job.get_by_role("button", name="Replace the original").click()
+    job.locator(".saved", has_text="The original was replaced.").wait_for()
+    page.locator("#library .item", has_text="Content about:").wait_for()
+    assert page.locator("#library .item h3").all_inner_texts() == ["Rough draft"]
+
+
+def test_an_item_is_exported_as_markdown_and_html(new_page):
+    page = new_page()
+    register(page)
+    add_item(page, "Export me", "# Heading\n\n**bold**")
+    item = page.locator("#library .item", has_text="Export me")
+    with page.expect_download() as markdown_file:
+        item.get_by_role("button", name="Export .md").click()
+    assert markdown_file.value.suggested_filename == "export-me.md"
+    assert Path(markdown_file.value.path()).read_text() == "# Heading\n\n**bold**"
+    with page.expect_download() as html_file:
+        item.get_by_role("button", name="Export .html").click()
+    assert html_file.value.suggested_filename == "export-me.html"
+    assert "<h1>Heading</h1>\n<p><strong>bold</strong></p>" in Path(
+        html_file.value.path()).read_text()
+
+
+def test_a_brand_voice_is_added_in_the_side_panel_and_offered_to_generations(new_page):
+    page = new_page()
+    register(page)
+    form = page.locator("#voice-form")
+    form.get_by_label("Voice name").fill("Cheerful")
+    form.get_by_label("Sample 1").fill("Hello, sunshine!")
+    form.get_by_role("button", name="Add voice").click()
+    page.locator("#voices .voice", has_text="Cheerful").wait_for()
+    assert "1 sample text(s)" in page.locator("#voices .voice").inner_text()
+    voice = page.locator("#generate-form").get_by_label("Brand voice")
+    assert voice.locator("option").all_inner_texts() == ["—", "Cheerful"]

@@ -13,6 +13,7 @@ from devstack.aws.poller import _record
 from devstack.stack import ensure_queues
 from infra import topology
 from tests.support import INPROCESS_QUEUES
+from tests.support.worker import deliver, find
 
 
 @pytest.fixture
@@ -29,26 +30,6 @@ def insert_job(user_id, prompt, due_in=0.0):
            "updatedAt": moment, "__v": 0}
     db.get().jobs.insert_one(job)
     return job["jobId"]
-
-
-def find(job_id):
-    return db.get().jobs.find_one({"jobId": job_id})
-
-
-def deliver(url, *bodies, handler=app.process_jobs):
-    """Send the bodies, receive them as one batch and invoke `handler` on it."""
-    sqs = queue.client()
-    for body in bodies:
-        sqs.send_message(QueueUrl=url, MessageBody=body)
-    messages = []
-    while len(messages) < len(bodies):
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1).get("Messages", [])
-        # Messages an earlier test returned to the queue are not this batch's.
-        messages += [message for message in received if message["Body"] in bodies]
-    event = {"Records": [_record(message, url) for message in messages]}
-    message_ids = {message["Body"]: message["MessageId"] for message in messages}
-    return handler(event, LambdaContext("worker", 256, 60_000)), message_ids
 
 
 def test_only_the_early_record_of_a_batch_is_reported_back(jobs_queue):

@@ -40,3 +40,16 @@ export async function request(method, path, body) {
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
+
+// A file the API serves (an export), with the name it suggests for it.
+export async function download(path) {
+  const response = await fetch(config.apiUrl + path, {
+    headers: { Authorization: `Bearer ${token.get()}` },
+  });
+  if (!response.ok) {
+    throw new ApiError(response.status, await response.json().catch(() => null));
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] || "content";
+  return { blob: await response.blob(), name };
+}

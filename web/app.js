@@ -3,8 +3,10 @@
 import { request, token, whenUnauthorized } from "./api.js";
 import { typeOptions } from "./content-types.js";
 import { $, submitting } from "./dom.js";
-import { loadUsage, updateJob } from "./generation.js";
+import { loadUsage, showQueued } from "./generation.js";
 import { loadLibrary } from "./library.js";
+import { buildOptions, collectOptions, showFor } from "./options.js";
+import { wireVoiceForm } from "./voices.js";
 import { logout, showApp, showAuth, signedIn } from "./session.js";
 import { state } from "./state.js";
 
@@ -24,15 +26,21 @@ $("#logout").addEventListener("click", () => logout());
 onSubmit("#login-form", async (fields) => signedIn(await request("POST", "/auth/login", fields)));
 onSubmit("#register-form", async (fields) =>
   signedIn(await request("POST", "/auth/register", fields)));
-onSubmit("#generate-form", async (fields) => {
+onSubmit("#generate-form", async ({ prompt, contentType }) => {
+  const options = collectOptions(contentType);
+  const body = { prompt, contentType };
+  if (Object.keys(options).length) body.options = options;
   try {
-    const queued = await request("POST", "/generate-content", fields);
-    updateJob({ ...fields, ...queued, createdAt: new Date().toISOString() });
-    $("#generate-form").reset();
+    showQueued(body, await request("POST", "/generate-content", body));
+    $("#generate-form [name=prompt]").value = "";
   } finally {
     loadUsage();
   }
 });
+$("#generate-form [name=contentType]").addEventListener("change",
+  (event) => showFor(event.target.value));
+buildOptions();
+wireVoiceForm();
 onSubmit("#create-form", async (fields) => {
   await request("POST", "/content", fields);
   $("#create-form").reset();

@@ -1,10 +1,11 @@
-// The content types are the API's: read from its OpenAPI document, never
-// listed here. Fetched once; a select fills when the document arrives.
+// The content types (and the generation options) are the API's: read from
+// its OpenAPI document, never listed here. Fetched once; a select fills when
+// the document arrives.
 import { request } from "./api.js";
 import { el } from "./dom.js";
 
-const types = request("GET", "/openapi.json")
-  .then((document) => document.components.schemas.ContentType.enum);
+export const apiDocument = request("GET", "/openapi.json");
+const types = apiDocument.then((document) => document.components.schemas.ContentType.enum);
 
 export function typeOptions(select, selected) {
   const option = (type) => {

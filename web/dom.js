@@ -57,9 +57,10 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-// Runs a form's request with a busy button and its error shown in the form.
-export async function submitting(form, action) {
-  const button = form.querySelector("button[type=submit]");
+// Runs a form's request with a busy button (the one pressed, or its first)
+// and its error shown in the form.
+export async function submitting(form, action, pressed) {
+  const button = pressed || form.querySelector("button[type=submit]");
   const error = form.querySelector(".error");
   const label = button.textContent;
   button.disabled = true;

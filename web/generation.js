@@ -1,8 +1,9 @@
 // Generation: the user's jobs as cards, what their limits leave, and saving
-// a result to the library.
+// a result to the library: one of its variants, or into the item it rewrote.
 import { request } from "./api.js";
 import { $, el, markdown, streamingBox, submitting } from "./dom.js";
 import { loadLibrary } from "./library.js";
+import { platformLimits } from "./options.js";
 import { seen, state } from "./state.js";
 
 export const PENDING = ["queued", "processing"];
@@ -71,15 +72,81 @@ function renderJob(job) {
         PENDING.includes(job.status) ? pendingText(job) : job.status)),
     el("p", { class: "prompt" }, job.prompt));
   if (job.status === "completed") {
-    card.append(markdown(job.generatedContent), saveForm(job));
+    card.append(results(job));
+    if (job.notice) card.append(el("p", { class: "notice" }, job.notice));
+    card.append(saveForm(job));
   } else if (job.error) {
     card.append(el("p", { class: "error" }, `Generation failed: ${job.error}`));
   } else if (job.text) {
     card.append(streamingBox(job.text));
   }
   if (PENDING.includes(job.status)) card.append(cancelButton(job));
+  else card.append(regenerateButton(job));
   if (job.usage) card.append(el("p", { class: "spend muted" }, spent(job.usage, job.model)));
   return card;
+}
+
+// The result, or its variants side by side, each with its character count
+// against the caption platform's limit.
+function results(job) {
+  const texts = job.variants?.length > 1 ? job.variants : [job.generatedContent];
+  job.chosen ??= 1;
+  const grid = el("div", { class: texts.length > 1 ? "variants" : "" });
+  texts.forEach((text, index) => {
+    const pane = el("div", { class: "variant", "data-variant": String(index + 1) },
+      markdown(text), characterCount(job, text));
+    if (texts.length > 1) {
+      pane.classList.toggle("chosen", job.chosen === index + 1);
+      pane.append(el("button", {
+        type: "button", class: "link",
+        onclick: () => {
+          job.chosen = index + 1;
+          grid.querySelectorAll(".variant").forEach((other) =>
+            other.classList.toggle("chosen", other === pane));
+        },
+      }, "Use this one"));
+    }
+    grid.append(pane);
+  });
+  return grid;
+}
+
+function characterCount(job, text) {
+  const platform = job.options?.platform;
+  if (!platform) return null;
+  const count = el("p", { class: "count muted" });
+  platformLimits().then((limits) => {
+    const { name, characters } = limits[platform];
+    const used = [...text].length;
+    count.textContent = `${used.toLocaleString("en")} / ${characters.toLocaleString("en")} ` +
+      `characters (${name})`;
+    count.classList.toggle("error", used > characters);
+  });
+  return count;
+}
+
+// A job just queued, shown with the inputs it was asked with.
+export function showQueued(inputs, queued) {
+  const { prompt, contentType, options, rewrite } = inputs;
+  updateJob({ prompt, contentType, options, rewrite, ...queued,
+    createdAt: new Date().toISOString() });
+}
+
+function regenerateButton(job) {
+  const button = el("button", { type: "button", class: "link" }, "Regenerate");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const queued = await request("POST", `/generate-content/${job.jobId}/regenerate`);
+      showQueued(job, queued);
+    } catch (failure) {
+      alert(failure.message);
+    } finally {
+      button.disabled = false;
+      loadUsage();
+    }
+  });
+  return el("div", { class: "row actions" }, button);
 }
 
 function cancelButton(job) {
@@ -107,15 +174,24 @@ function spent(usage, model) {
 function saveForm(job) {
   const form = el("form", { class: "inline" },
     el("label", {}, "Title (optional) ", el("input", { name: "title", placeholder: job.prompt })),
-    el("button", { type: "submit" }, "Save to library"),
+    el("div", { class: "row" },
+      el("button", { type: "submit", value: "new" }, job.rewrite ? "Save as new item" :
+        "Save to library"),
+      job.rewrite ? el("button", { type: "submit", value: "replace" }, "Replace the original")
+        : null),
     el("p", { class: "error", role: "alert" }));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    const replace = event.submitter?.value === "replace";
     submitting(form, async ({ title }) => {
-      await request("POST", `/generate-content/${job.jobId}/save`, title ? { title } : {});
-      form.replaceChildren(el("p", { class: "saved" }, "Saved to your library."));
+      const body = title ? { title } : {};
+      if (job.variants?.length > 1) body.variant = job.chosen;
+      if (replace) body.replace = true;
+      await request("POST", `/generate-content/${job.jobId}/save`, body);
+      form.replaceChildren(el("p", { class: "saved" },
+        replace ? "The original was replaced." : "Saved to your library."));
       await loadLibrary($("#search").value);
-    });
+    }, event.submitter);
   });
   return form;
 }

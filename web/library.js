@@ -1,7 +1,11 @@
-// The library: the user's saved items, searched, edited and deleted in place.
-import { request } from "./api.js";
+// The library: the user's saved items, searched, edited and deleted in
+// place, rewritten by the AI, exported and copied.
+import { download, request } from "./api.js";
 import { typeOptions } from "./content-types.js";
 import { $, el, markdown, submitting } from "./dom.js";
+import { loadUsage, showQueued } from "./generation.js";
+
+const INSTRUCTIONS = ["improve", "shorten", "expand", "rephrase", "translate"];
 
 export async function loadLibrary(search) {
   $("#library-state").textContent = "Loading…";
@@ -25,9 +29,62 @@ function renderItem(item) {
     el("div", { class: "row actions" },
       el("button", { type: "button", class: "link", onclick: () => card.replaceWith(editForm(item)) },
         "Edit"),
+      el("button", { type: "button", class: "link", onclick: () => card.append(rewriteForm(item)) },
+        "Rewrite"),
+      el("button", { type: "button", class: "link", onclick: () => exportAs(item, "md") },
+        "Export .md"),
+      el("button", { type: "button", class: "link", onclick: () => exportAs(item, "html") },
+        "Export .html"),
+      el("button", { type: "button", class: "link", onclick: (event) => copy(item, event.target) },
+        "Copy"),
       el("button", { type: "button", class: "link danger", onclick: () => remove(item, card) },
         "Delete")));
   return card;
+}
+
+// A rewrite is a job: it appears among the generations, where its result
+// can replace this item or be saved beside it.
+function rewriteForm(item) {
+  const form = el("form", { class: "inline rewrite" },
+    el("label", {}, "Rewrite ", el("select", { name: "instruction" },
+      ...INSTRUCTIONS.map((instruction) => el("option", { value: instruction }, instruction)))),
+    el("label", {}, "Language (to translate) ", el("input", { name: "language" })),
+    el("label", {}, "Note (optional) ", el("input", { name: "note" })),
+    el("p", { class: "error", role: "alert" }),
+    el("button", { type: "submit" }, "Queue the rewrite"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitting(form, async (fields) => {
+      const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value.trim()));
+      const queued = await request("POST", `/content/${item._id}/rewrite`, body);
+      showQueued({ prompt: item.title, contentType: item.type,
+        rewrite: { contentId: item._id, ...body } }, queued);
+      form.remove();
+      loadUsage();
+    });
+  });
+  return form;
+}
+
+async function exportAs(item, format) {
+  try {
+    const { blob, name } = await download(`/content/${item._id}/export?format=${format}`);
+    const link = el("a", { href: URL.createObjectURL(blob), download: name });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (failure) {
+    alert(failure.message);
+  }
+}
+
+async function copy(item, button) {
+  try {
+    await navigator.clipboard.writeText(item.body);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 1500);
 }
 
 function editForm(item) {

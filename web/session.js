@@ -4,6 +4,7 @@ import { $ } from "./dom.js";
 import { loadJobs, loadUsage } from "./generation.js";
 import { loadLibrary } from "./library.js";
 import { startLive, stopLive } from "./realtime.js";
+import { loadVoices } from "./voices.js";
 import { state } from "./state.js";
 
 export function showAuth(notice) {
@@ -13,6 +14,7 @@ export function showAuth(notice) {
   $("#month-usage").textContent = "";
   $("#jobs").replaceChildren();
   $("#library").replaceChildren();
+  $("#voices").replaceChildren();
   $("#app-view").hidden = true;
   $("#session").hidden = true;
   $("#auth-view").hidden = false;
@@ -26,7 +28,7 @@ export async function showApp(user) {
   $("#session").hidden = false;
   $("#who").textContent = user.name;
   startLive();
-  await Promise.all([loadJobs(), loadLibrary(""), loadUsage()]);
+  await Promise.all([loadJobs(), loadLibrary(""), loadUsage(), loadVoices()]);
 }
 
 export function logout(notice) {

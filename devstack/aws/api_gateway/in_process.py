@@ -24,8 +24,11 @@ WEB_HEADERS = json.loads(
 
 # The ASGI path is decoded, and Chalice's route matcher parses it as a URL
 # again: a decoded "?" or "#" in an id would cut the path short (POST
-# /generate-content/a%3F/save would match GET /generate-content/{job_id}).
-URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23"})
+# /generate-content/a%3F/save would match GET /generate-content/{job_id}),
+# and a decoded tab or line break is dropped by urlparse (PUT /voices/%0A
+# would become PUT /voices, a 405, where API Gateway passes the id on).
+URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23", "\t": "%09", "\n": "%0A",
+                            "\r": "%0D"})
 
 
 class ChaliceGateway:

@@ -1,0 +1,84 @@
+// Generation options beside the prompt. Their names, sets and limits are the
+// API's (components.schemas.Options of /openapi.json); each content type's
+// last choices are remembered in localStorage.
+import { apiDocument } from "./content-types.js";
+import { $, el } from "./dom.js";
+import { voiceOptions } from "./voices.js";
+
+const schema = apiDocument.then((document) => document.components.schemas.Options.properties);
+const LISTS = ["keywords", "features"];
+const ONLY_FOR = {
+  productName: "Product Description", features: "Product Description",
+  platform: "Social Media Caption",
+};
+const storageKey = (type) => `options:${type}`;
+
+export async function buildOptions() {
+  const properties = await schema;
+  const box = $("#options");
+  const tones = el("datalist", { id: "tones" },
+    ...properties.tone["x-named"].map((tone) => el("option", { value: tone })));
+  const choice = (name, values, label) => el("label", { "data-option": name }, label,
+    el("select", { name }, el("option", { value: "" }, "—"),
+      ...values.map((value) => el("option", { value }, value))));
+  const text = (name, label, extra = {}) => el("label", { "data-option": name }, label,
+    el("input", { name, maxlength: String(properties[name].maxLength ?? ""), ...extra }));
+  const platforms = properties.platform["x-limits"];
+  box.replaceChildren(tones,
+    text("tone", "Tone", { list: "tones", placeholder: "friendly, or describe it" }),
+    choice("length", properties.length.enum, "Length"),
+    text("language", "Language", { placeholder: "English" }),
+    text("audience", "Audience"),
+    text("keywords", "Keywords (comma-separated)"),
+    choice("variants", ["1", "2", "3"], "Variants"),
+    el("label", { "data-option": "voiceId" }, "Brand voice",
+      el("select", { name: "voiceId" }, el("option", { value: "" }, "—"))),
+    text("productName", "Product name"),
+    text("features", "Features (comma-separated)"),
+    el("label", { "data-option": "platform" }, "Platform",
+      el("select", { name: "platform" }, el("option", { value: "" }, "—"),
+        ...Object.entries(platforms).map(([value, { name, characters }]) =>
+          el("option", { value }, `${name} (${characters.toLocaleString("en")} characters)`)))));
+  box.dataset.words = JSON.stringify(properties.length["x-words"]);
+  voiceOptions(box.querySelector("[name=voiceId]"));
+  showFor(currentType());
+}
+
+export function platformLimits() {
+  return schema.then((properties) => properties.platform["x-limits"]);
+}
+
+function currentType() {
+  return $("#generate-form [name=contentType]").value;
+}
+
+// Only the options a content type takes are shown, with its remembered values.
+export function showFor(type) {
+  const box = $("#options");
+  for (const label of box.querySelectorAll("[data-option]")) {
+    const only = ONLY_FOR[label.dataset.option];
+    label.hidden = Boolean(only) && only !== type;
+  }
+  const saved = JSON.parse(localStorage.getItem(storageKey(type)) || "{}");
+  for (const field of box.querySelectorAll("[name]")) {
+    const value = saved[field.name];
+    field.value = Array.isArray(value) ? value.join(", ") : value ?? "";
+  }
+}
+
+// The options shown and filled in, as the API takes them; remembered for the type.
+export function collectOptions(type) {
+  const chosen = {};
+  for (const field of $("#options").querySelectorAll("[name]")) {
+    if (field.closest("[data-option]").hidden || !field.value.trim()) continue;
+    if (LISTS.includes(field.name)) {
+      chosen[field.name] = field.value.split(",").map((item) => item.trim()).filter(Boolean);
+    } else if (field.name === "variants") {
+      chosen.variants = Number(field.value);
+    } else {
+      chosen[field.name] = field.value.trim();
+    }
+  }
+  localStorage.setItem(storageKey(type), JSON.stringify(chosen));
+  return chosen;
+}

@@ -19,7 +19,7 @@ from devstack.aws.api_gateway import http_response
 # The web client's security headers, written once for every host of it
 # (here, and the CDN's response headers policy in AWS).
 WEB_HEADERS = json.loads(
-    (Path(__file__).resolve().parent.parent / "infra" / "web-headers.json").read_text())
+    (Path(__file__).resolve().parents[3] / "infra" / "web-headers.json").read_text())
 
 
 # The ASGI path is decoded, and Chalice's route matcher parses it as a URL

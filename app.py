@@ -167,7 +167,7 @@ def docs_renderer():
 # template resource.
 @app.on_sqs_message(queue_arn="JobsQueue", name="worker")
 def process_jobs(event):
-    return worker.process_batch(event.to_dict()["Records"], event.context, worker.generate)
+    return worker.generate_batch(event.to_dict()["Records"], event.context)
 
 
 @app.on_sqs_message(queue_arn="DeadLetterQueue", name="dead_letters")

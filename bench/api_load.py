@@ -4,7 +4,9 @@
 - GET /content (20 items) and POST /content at 1, 8 and 32 clients, and the
   search at 8, with the API process's CPU-ms per request;
 - GET /content beside bench.floor, bare Chalice routes running the same
-  queries through the same gateway (goal: ≤ 1.1×);
+  queries through the same gateway (goal: ≤ 1.1×), and beside bench.bare,
+  the same work on the standard library's HTTP server and pymongo alone,
+  with the API process's and the database server's CPU-ms per request;
 - POST /auth/login beside bench.floor's route that only checks a password at
   the same rounds, through the same gateway and load generator, and beside
   bcrypt alone in this process (goal: within 5 %), and the database round
@@ -62,6 +64,8 @@ def main():
             stacks.append(stack)
             floor = StackProcess(env, folder / "floor.log", module="bench.floor").start()
             stacks.append(floor)
+            bare = StackProcess(env, folder / "bare.log", module="bench.bare").start()
+            stacks.append(bare)
             (folder / "crowded").mkdir()
             crowded = StackProcess({**env, "MONGODB_DB": CROWDED_DATABASE,
                                     "DATA_DIR": str(folder / "crowded")},
@@ -69,7 +73,7 @@ def main():
             stacks.append(crowded)
             reader, writer = _user(stack.url, 20), _user(stack.url, 0)
             load_table(stack, reader, writer)
-            against_floor(stack, floor, reader)
+            against_floor(stack, floor, bare, reader, mongo)
             login(stack, floor, writer, env, mongo)
             crowd(stack, crowded, reader, mongo.url)
         finally:
@@ -94,26 +98,33 @@ def load_table(stack, reader, writer):
               f"{cell.cpu_ms:>12.2f}{cell.errors:>8}", flush=True)
 
 
-def against_floor(stack, floor, reader):
-    """Alternating, so that all three see the same neighbours on the cores."""
-    runs = {"project": [], "same queries": [], "items query": []}
+def against_floor(stack, floor, bare, reader, database):
+    """Alternating, so that all four see the same neighbours on the cores."""
+    runs = {"project": [], "same queries": [], "items query": [], "bare stdlib + pymongo": []}
     for _ in range(2):
-        runs["project"].append(run_cell(stack, "GET", "/content", reader["token"],
-                                        LOAD_CLIENTS))
-        runs["same queries"].append(run_cell(floor, "GET", "/content", reader["token"],
-                                             LOAD_CLIENTS))
-        runs["items query"].append(run_cell(floor, "GET", f"/items?user={reader['_id']}",
-                                            None, LOAD_CLIENTS))
+        for label, server, path, token in (
+                ("project", stack, "/content", reader["token"]),
+                ("same queries", floor, "/content", reader["token"]),
+                ("items query", floor, f"/items?user={reader['_id']}", None),
+                ("bare stdlib + pymongo", bare, "/content", reader["token"])):
+            before = _cpu_seconds(database.process.pid)
+            cell = run_cell(server, "GET", path, token, LOAD_CLIENTS)
+            cell.database_ms = (_cpu_seconds(database.process.pid) - before) * 1000 / cell.count
+            runs[label].append(cell)
     project = _best(runs["project"])
     print(f"\nGET /content (20), {LOAD_CLIENTS} clients, beside bare Chalice routes "
-          "through the same gateway:")
-    print(f"{'':<30}{'req/s':>8}{'CPU ms/req':>12}{'req/s ratio':>13}{'CPU ratio':>11}")
+          "through the same gateway and the same work without a framework:")
+    print(f"{'':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'API CPU ms':>12}"
+          f"{'DB CPU ms':>11}{'req/s ratio':>13}{'CPU ratio':>11}")
     for label, cells in runs.items():
         cell = _best(cells)
-        print(f"{label:<30}{cell.rate:>8.0f}{cell.cpu_ms:>12.2f}"
-              f"{cell.rate / project.rate:>12.2f}×{project.cpu_ms / cell.cpu_ms:>10.2f}×")
-    print("(goal: the bare routes within 1.1× of the project; 'same queries' verifies the "
-          "token and loads the user as the contract requires, 'items query' does neither)")
+        print(f"{label:<24}{cell.rate:>8.0f}{cell.p50:>8.1f}{cell.p99:>8.1f}{cell.cpu_ms:>12.2f}"
+              f"{cell.database_ms:>11.2f}{cell.rate / project.rate:>12.2f}×"
+              f"{project.cpu_ms / cell.cpu_ms:>10.2f}×")
+    print("(CPU per request; goal: the bare Chalice routes within 1.1× of the project; "
+          "'same queries' verifies the token and loads the user as the contract requires, "
+          "'items query' does neither; 'bare stdlib + pymongo' does what 'same queries' does "
+          "on http.server and pymongo alone: the framework's and the gateway's cost)")
 
 
 def login(stack, floor, user, env, database):

@@ -1,5 +1,6 @@
 """The MongoDB database: one client per container, created on first use."""
 import pymongo
+from pymongo import IndexModel
 from bson import ObjectId
 from bson.errors import InvalidId
 
@@ -26,16 +27,19 @@ def _database(uri, name):
 
 
 def _ensure_indexes(database):
+    # One command per collection: each is a round trip of the cold start.
     database.users.create_index("email", unique=True)
     database.contents.create_index([("userId", 1), ("createdAt", -1)])
     database.voices.create_index([("userId", 1), ("createdAt", -1)])
-    database.jobs.create_index("jobId", unique=True)
-    database.jobs.create_index([("userId", 1), ("createdAt", -1)])
-    # The sweeper's and the restart's queries: unfinished jobs by their times.
-    database.jobs.create_index([("status", 1), ("scheduledFor", 1)])
-    database.jobs.create_index([("status", 1), ("claimExpiresAt", 1)])
-    # The notifier's catch-up: a user's jobs finished since a moment.
-    database.jobs.create_index([("userId", 1), ("completedAt", 1)])
+    database.jobs.create_indexes([
+        IndexModel("jobId", unique=True),
+        IndexModel([("userId", 1), ("createdAt", -1)]),
+        # The sweeper's and the restart's queries: unfinished jobs by their times.
+        IndexModel([("status", 1), ("scheduledFor", 1)]),
+        IndexModel([("status", 1), ("claimExpiresAt", 1)]),
+        # The notifier's catch-up: a user's jobs finished since a moment.
+        IndexModel([("userId", 1), ("completedAt", 1)]),
+    ])
     # The limits' counters and attempt records clean themselves up.
     for name in ("generation_quotas", "attempts"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)

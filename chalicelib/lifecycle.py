@@ -36,8 +36,9 @@ RECHECK_SECONDS = 1.0
 class Outcome:
     """What a transition did. `job` is the job after it when it was taken;
     otherwise `reason` says why not ("unknown", "finished", "early", "held",
-    or "lost": the holder's lease ran out and another worker claimed the
-    job) and `retry_in` when it may be worth trying again."""
+    "duplicate": another record of the same batch has it, or "lost": the
+    holder's lease ran out and another worker claimed the job) and
+    `retry_in` when it may be worth trying again."""
     job: Optional[dict] = None
     reason: str = "taken"
     retry_in: float = 0.0
@@ -54,29 +55,67 @@ def create(job: dict) -> dict:
 
 
 def claim(job_id: str) -> Outcome:
-    """Take the job for processing: due (`scheduledFor` has passed) and
-    either `queued` or `processing` under a lease that has run out.
+    """Take the job for processing: see `claim_many`."""
+    return claim_many([job_id])[0]
 
-    A read, then an update conditional on what was read, rather than one
-    findAndModify: the embedded server scans the whole collection for every
-    findAndModify and for any filter with a top-level $or (5-25x slower
-    beside 500-3,000 jobs). Every claim changes the claim token, so the
-    update matches only if no other claim came between the two, and the
-    job it returns is the one read with the update's changes."""
+
+def claim_many(job_ids) -> list:
+    """Take each job of a batch for processing, in two round trips for the
+    whole batch: due (`scheduledFor` has passed) and either `queued` or
+    `processing` under a lease that has run out. One Outcome per id, in
+    order; an id that comes again in the batch is a "duplicate" (its first
+    occurrence has the job), a None id is "unknown".
+
+    One update of every queued due job among them, giving each a claim token
+    of its own (this claim's, with the jobId), then one read of them all:
+    those holding their token are this claim's; the rest say why not. A
+    lease that ran out is taken by a read, then an update conditional on the
+    claim token read. Neither is a findAndModify nor a top-level $or: the
+    embedded server scans the whole collection for each (5-25x slower beside
+    500-3,000 jobs)."""
     moment = clock.now()
     jobs = db.get().jobs
-    job = jobs.find_one({"jobId": job_id})
+    wanted = list(dict.fromkeys(job_id for job_id in job_ids if job_id is not None))
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=settings.get().claim_lease_seconds)
+    if wanted:
+        # A pipeline, so that each job's token is its own.
+        jobs.update_many(
+            {"jobId": {"$in": wanted}, "status": "queued", "scheduledFor": {"$lte": moment}},
+            [{"$set": {"status": "processing", "claimToken": {"$concat": [token, ":", "$jobId"]},
+                       "claimedAt": moment, "claimExpiresAt": moment + lease,
+                       "updatedAt": moment,
+                       "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]}}}])
+    found = {job["jobId"]: job for job in jobs.find({"jobId": {"$in": wanted}})} if wanted else {}
+    outcomes, seen = [], set()
+    for job_id in job_ids:
+        if job_id is None:
+            outcomes.append(Outcome(reason="unknown"))
+        elif job_id in seen:
+            outcomes.append(Outcome(reason="duplicate"))
+        else:
+            seen.add(job_id)
+            outcomes.append(_outcome(jobs, found.get(job_id), f"{token}:{job_id}", moment, lease))
+    return outcomes
+
+
+def _outcome(jobs, job, token, moment, lease):
+    """The batch's claim of one job, read after its update."""
+    if job is not None and job.get("claimToken") == token and job["status"] == "processing":
+        return Outcome(job)
     if not _claimable(job, moment):
         return _why_not(job, moment, early_counts=True)
-    lease = timedelta(seconds=settings.get().claim_lease_seconds)
-    update = {"$set": {"status": "processing", "claimToken": uuid.uuid4().hex,
+    # Every claim changes the claim token, so this update matches only if no
+    # other claim came since the read; the job it returns is the one read
+    # with the update's changes.
+    update = {"$set": {"status": "processing", "claimToken": token,
                        "claimedAt": moment, "claimExpiresAt": moment + lease,
                        "updatedAt": moment},
               "$inc": {"attempts": 1}}
-    if jobs.update_one({"jobId": job_id, "status": job["status"],
+    if jobs.update_one({"jobId": job["jobId"], "status": job["status"],
                         "claimToken": job.get("claimToken")}, update).matched_count:
         return Outcome(_applied(job, update))
-    return _why_not(jobs.find_one({"jobId": job_id}), moment, early_counts=True)
+    return _why_not(jobs.find_one({"jobId": job["jobId"]}), moment, early_counts=True)
 
 
 def _claimable(job, moment) -> bool:

@@ -47,11 +47,28 @@ def test_a_due_job_is_claimed_once_and_then_held_until_its_lease_ends(backing):
     assert lease - 5 < second.retry_in <= lease
 
 
-class ClaimFirst(monitoring.CommandListener):
+class Commands(monitoring.CommandListener):
+    """The names of the commands sent while it is registered."""
+
+    def __init__(self):
+        self.names = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+class ClaimFirst(Commands):
     """Another worker's claim of `job_id`, made once, just before the first
     update is sent: between a claim's read and its update."""
 
     def __init__(self, job_id):
+        super().__init__()
         self.job_id = job_id
         self.armed = True
         self.rival = None
@@ -60,12 +77,6 @@ class ClaimFirst(monitoring.CommandListener):
         if event.command_name == "update" and self.armed:
             self.armed = False
             self.rival = lifecycle.claim(self.job_id)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def test_a_claim_overtaken_between_its_read_and_its_update_is_not_taken(backing):
@@ -255,3 +266,65 @@ def test_a_claim_taken_over_after_its_lease_no_longer_holds(backing):
     expire_lease(job_id)
     fresh = lifecycle.claim(job_id).job
     assert (lifecycle.holds(stale), lifecycle.holds(fresh)) == (False, True)
+
+
+def test_a_batch_claim_gives_one_outcome_per_id_in_order(backing):
+    due, early, held = new_job(), new_job(due_in=30), new_job()
+    lifecycle.claim(held)
+    outcomes = lifecycle.claim_many([due, early, str(uuid.uuid4()), held, None])
+    assert [outcome.reason for outcome in outcomes] == \
+        ["taken", "early", "unknown", "held", "unknown"]
+    assert outcomes[0].job == db.get().jobs.find_one({"jobId": due})
+
+
+def test_a_job_twice_in_one_batch_is_taken_once(backing):
+    job_id = new_job()
+    first, again = lifecycle.claim_many([job_id, job_id])
+    assert (first.taken, again.taken, again.reason) == (True, False, "duplicate")
+    assert db.get().jobs.find_one({"jobId": job_id})["attempts"] == 1
+
+
+def test_each_job_of_a_batch_claim_has_a_token_of_its_own(backing):
+    ids = [new_job() for _ in range(3)]
+    tokens = {outcome.job["claimToken"] for outcome in lifecycle.claim_many(ids)}
+    assert len(tokens) == 3
+
+
+def test_two_batches_racing_for_the_same_jobs_take_each_once(backing):
+    ids = [new_job() for _ in range(20)]
+    start = threading.Barrier(2)
+
+    def claim_all(order):
+        start.wait()
+        return {job_id: outcome for job_id, outcome in zip(order, lifecycle.claim_many(order))}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batches = list(pool.map(claim_all, [ids, ids[::-1]]))
+    assert all(batches[0][job_id].taken != batches[1][job_id].taken for job_id in ids)
+    assert {job["attempts"] for job in db.get().jobs.find({"jobId": {"$in": ids}})} == {1}
+
+
+def test_a_batch_claim_takes_an_expired_lease_again_beside_queued_jobs(backing):
+    expired, queued = new_job(), new_job()
+    stale = lifecycle.claim(expired).job
+    expire_lease(expired)
+    again, fresh = lifecycle.claim_many([expired, queued])
+    assert (again.taken, fresh.taken) == (True, True)
+    assert again.job["claimToken"] != stale["claimToken"]
+    assert again.job == db.get().jobs.find_one({"jobId": expired})
+    assert lifecycle.complete(stale, "late result", far()).reason == "lost"
+
+
+def test_a_batch_of_due_jobs_is_claimed_in_two_round_trips(backing):
+    original = settings.get()
+    settings.use(dataclasses.replace(original, mongodb_db=f"trips-{uuid.uuid4().hex[:8]}"))
+    try:
+        commands = Commands()
+        monitoring.register(commands)
+        ids = [new_job() for _ in range(10)]
+        commands.names.clear()
+        outcomes = lifecycle.claim_many(ids)
+        assert (commands.names, all(outcome.taken for outcome in outcomes)) == \
+            (["update", "find"], True)
+    finally:
+        settings.use(original)

@@ -82,3 +82,14 @@ def test_every_record_of_a_batch_shares_the_time_the_function_has(jobs_queue):
                               LambdaContext("worker", 256, 4_000))
     assert result == {"batchItemFailures": []}
     assert [find(job_id)["status"] for job_id in ids] == ["completed"] * 5
+
+
+def test_a_job_sent_twice_in_one_batch_is_generated_once(jobs_queue, openrouter):
+    prompt = f"Sent twice {uuid.uuid4()}"
+    job_id = insert_job(db.object_id("0123456789abcdef01234567"), prompt)
+    body = json.dumps({"jobId": job_id})
+    result, _ = deliver(jobs_queue, body, body)
+    job = find(job_id)
+    assert result == {"batchItemFailures": []}
+    assert (job["status"], job["attempts"]) == ("completed", 1)
+    assert len(openrouter.calls_for(prompt)) == 1

@@ -3,7 +3,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "options", "chaos",
-              "streaming", "capacity")
+              "streaming", "llama_server", "capacity")
 
 
 def main(names):

@@ -4,9 +4,9 @@ on a free loopback port with SQS alone, stopped with its whole process group."""
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+import bench
 from devstack import services
 
 REQUIREMENTS = Path(__file__).resolve().parent / "localstack-requirements.txt"
@@ -43,20 +43,7 @@ def start(log_dir: Path) -> services.Service:
 
 
 def install() -> Path:
-    """The virtualenv, (re)built when the pinned requirements change."""
-    home = services.data_dir() / "bench-localstack-venv"
-    stamp = home / "installed-requirements.txt"
-    wanted = REQUIREMENTS.read_text()
-    if stamp.exists() and stamp.read_text() == wanted:
-        return home
-    print(f"installing LocalStack into {home} (once)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(home)], check=True)
-    pip = subprocess.run([str(home / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                          "-r", str(REQUIREMENTS)], capture_output=True, text=True)
-    if pip.returncode:
-        raise RuntimeError(f"installing LocalStack failed:\n{pip.stderr[-2000:]}")
-    stamp.write_text(wanted)
-    return home
+    return bench.virtualenv("bench-localstack-venv", REQUIREMENTS, "LocalStack")
 
 
 class ProcessGroup(services.Service):

@@ -304,6 +304,9 @@ def _version():
 
 
 _STATUS = {"type": "string", "enum": list(STATUSES)}
+FINISH_REASON = {**STRING, "x-addition": True,
+                 "description": "Only when the text did not end by itself: `length` when it "
+                                "was cut at the token limit"}
 def _public_rewrite(rewrite):
     # The text it rewrote is the item's: a job shows what it was asked.
     return {key: value for key, value in rewrite.items() if key != "source"}
@@ -325,10 +328,14 @@ _ADDED = (
 )
 _SPEND = (
     Field("usage", {**obj({"promptTokens": INTEGER, "completionTokens": INTEGER,
-                           "totalTokens": INTEGER, "cost": NUMBER}), "x-addition": True},
+                           "totalTokens": INTEGER, "cost": NUMBER,
+                           "estimated": {"type": "boolean", "description":
+                                         "The server reported no usage: the tokens are "
+                                         "estimated from the text"}}), "x-addition": True},
           shown="known"),
     Field("model", {**STRING, "description": "The model that answered", "x-addition": True},
           shown="known"),
+    Field("finishReason", FINISH_REASON, shown="known"),
 )
 
 PROFILE = View(_id("_id"), Field("name", STRING), Field("email", STRING),
@@ -368,6 +375,9 @@ def job_completed(job: dict) -> dict:
     else:
         payload["error"] = job["error"]
     payload["completedAt"] = clock.iso(job["completedAt"])
+    if job.get("finishReason"):
+        # An addition: the text was cut short, which the client says.
+        payload["finishReason"] = job["finishReason"]
     return payload
 
 
@@ -412,7 +422,7 @@ def schemas() -> dict:
         "JobCompleted": obj({"userId": STRING, "jobId": STRING,
                              "status": {"type": "string", "enum": ["completed", "failed"]},
                              "generatedContent": STRING, "error": STRING,
-                             "completedAt": STAMP},
+                             "completedAt": STAMP, "finishReason": FINISH_REASON},
                             ["userId", "jobId", "status", "completedAt"]),
         "JobProgress": {**obj({"jobId": STRING, "userId": STRING, "text": STRING},
                               ["jobId", "userId", "text"]), "x-addition": True},

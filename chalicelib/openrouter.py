@@ -1,6 +1,10 @@
 """The AI call: OpenRouter chat completions, streamed and bounded in time,
 with the models and their parameters kept here (each content type's system
-prompt is the contract's)."""
+prompt is the contract's). Any OpenAI-compatible server can stand in for
+OpenRouter (see docs/operations.md): usage is asked for the way it
+understands, estimated when it reports none, and a text cut at the token
+limit says so."""
+import dataclasses
 import email.utils
 import json
 import logging
@@ -13,12 +17,15 @@ from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
-PARAMETERS = {"temperature": 0.7, "max_tokens": 1200}
+PARAMETERS = {"temperature": 0.7}
 RETRYABLE = {408, 429, 502, 503}
 FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
          402: "OpenRouter account has insufficient credits",
          403: "OpenRouter refused the request"}
 MAX_ATTEMPTS = 4
+READ_BYTES = 65536
+# OpenAI's rule of thumb for English text, for servers that report no usage.
+CHARACTERS_PER_TOKEN = 4
 SAFETY_MARGIN_SECONDS = 2.0
 
 
@@ -36,11 +43,17 @@ class Generation:
     text: str
     model: Optional[str]
     usage: Optional[dict]
+    finish_reason: Optional[str] = None
 
     def spend(self) -> dict:
-        """What the job keeps of the call besides its text, when known."""
-        return {key: value for key, value in (("usage", self.usage), ("model", self.model))
+        """What the job keeps of the call besides its text, when known: a
+        finish reason only when the text did not end by itself (`length`:
+        cut at max_tokens)."""
+        kept = {key: value for key, value in (("usage", self.usage), ("model", self.model))
                 if value}
+        if self.finish_reason not in (None, "stop"):
+            kept["finishReason"] = self.finish_reason
+        return kept
 
 
 def stream(prompt: str, content_type: str, deadline: float, on_text=None,
@@ -58,8 +71,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
         if on_text:
             on_text(text)
         return Generation(text, "offline", None)
-    request = _request(config.openrouter_models,
-                       options.messages(prompt, content_type, brief or {}))
+    request = _request(config, _for_template(options.messages(prompt, content_type, brief or {}),
+                                             config.openrouter_instructions_role))
     failure = "AI service temporarily unavailable"
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
@@ -72,7 +85,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
                                  json=request, timeout=timeout, headers=_headers(config),
                                  stream=True) as response:
                 if response.status_code == 200:
-                    generation = _read_stream(response, deadline, on_text)
+                    generation = _with_usage(_read_stream(response, deadline, on_text),
+                                             request, config)
                     # The latency of a streamed call: until its last chunk.
                     metrics.ai_call(time.monotonic() - started,
                                     (generation.usage or {}).get("cost"))
@@ -96,13 +110,28 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
     raise GenerationFailed(failure)
 
 
-def _request(models, messages):
-    request = {"model": models[0], "messages": messages, **PARAMETERS, "stream": True,
+def _request(config, messages):
+    models = config.openrouter_models
+    request = {"model": models[0], "messages": messages, **PARAMETERS,
+               "max_tokens": config.openrouter_max_tokens, "stream": True,
                "usage": {"include": True}}
+    if config.openrouter_base_url != settings.OPENROUTER_URL:
+        # How vLLM, Ollama and OpenAI itself are asked for usage in a stream.
+        request["stream_options"] = {"include_usage": True}
     if len(models) > 1:
         # OpenRouter tries them in order when one is down or rate limited.
         request["models"] = list(models)
     return request
+
+
+def _for_template(messages, role):
+    """The messages as the server is sent them: the system message first;
+    or, for a server whose chat template drops it (Gemma's), opening the
+    user's message, which every template keeps."""
+    if role == "system":
+        return messages
+    system, user = messages
+    return [{"role": "user", "content": f"{system['content']}\n\n{user['content']}"}]
 
 
 def _headers(config):
@@ -125,8 +154,9 @@ def _read_stream(response, deadline, on_text) -> Generation:
     skipped; an error event fails at once, since OpenRouter has ended that
     generation; a stream cut short is _StreamBroken."""
     import requests
+    import urllib3
 
-    parts, model, usage, finished = [], None, None, False
+    parts, model, usage, finish_reason, finished = [], None, None, None, False
     try:
         for data in _events(response):
             if time.monotonic() + SAFETY_MARGIN_SECONDS >= deadline:
@@ -140,13 +170,16 @@ def _read_stream(response, deadline, on_text) -> Generation:
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason") == "error":
                     raise GenerationFailed("AI generation failed: provider error")
-                finished = finished or bool(choice.get("finish_reason"))
+                finish_reason = choice.get("finish_reason") or finish_reason
+                finished = finished or bool(finish_reason)
+                # Only `content`: a reasoning model's `reasoning` or
+                # `reasoning_content` deltas are not the piece.
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     parts.append(text)
                     if on_text:
                         on_text("".join(parts))
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         if not finished:
             raise _StreamBroken() from error
     if not finished:
@@ -154,15 +187,34 @@ def _read_stream(response, deadline, on_text) -> Generation:
     text = "".join(parts).strip()
     if not text:
         raise GenerationFailed("AI returned empty content")
-    return Generation(text, model, usage)
+    return Generation(text, model, usage, finish_reason)
+
+
+def _with_usage(generation, request, config) -> Generation:
+    """The usage the server reported; the tokens estimated from the text
+    (and marked so) when it reported none, as llama.cpp's server does not,
+    so the month's totals and the limits still count the job; the cost at
+    OPENROUTER_PRICE_PER_MILLION_TOKENS when the server gives none."""
+    usage = dict(generation.usage or {})
+    if "completionTokens" not in usage:
+        prompt = sum(len(message["content"]) for message in request["messages"])
+        usage = {"promptTokens": _tokens(prompt),
+                 "completionTokens": _tokens(len(generation.text)), "estimated": True}
+    usage.setdefault("totalTokens", usage.get("promptTokens", 0) + usage["completionTokens"])
+    usage.setdefault("cost", round(
+        usage["totalTokens"] * config.openrouter_price_per_million_tokens / 1_000_000, 8))
+    return dataclasses.replace(generation, usage=usage)
+
+
+def _tokens(characters):
+    return -(-characters // CHARACTERS_PER_TOKEN)
 
 
 def _events(response):
     """The `data` of each server-sent event; comment lines (`:`) are
     keep-alives."""
     lines = []
-    # chunk_size=None hands over each chunk as it arrives, not every 512 bytes.
-    for line in response.iter_lines(chunk_size=None):
+    for line in _lines(response):
         line = line.decode("utf-8", "replace")
         if line.startswith(":"):
             continue
@@ -175,6 +227,20 @@ def _events(response):
             lines = []
     if lines:
         yield "\n".join(lines)
+
+
+def _lines(response):
+    """The body's lines as they arrive, whatever its framing. read1 returns
+    what the connection has so far, chunked or not; iter_lines(chunk_size=None)
+    yields a chunked body chunk by chunk but reads one ended by closing the
+    connection (HTTP/1.0, or HTTP/1.1 without chunks) to its end first."""
+    pending = b""
+    while data := response.raw.read1(READ_BYTES, decode_content=True):
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if pending:
+        yield pending
 
 
 def _chunk(data) -> dict:

@@ -25,6 +25,7 @@ from urllib.parse import quote
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+INSTRUCTIONS_ROLES = ("system", "user")
 # Each may be given as NAME (local runs) or as NAME_ARN, a Secrets Manager
 # secret whose string is the value.
 SECRET_NAMES = ("JWT_SECRET", "MONGODB_URI", "OPENROUTER_API_KEY", "REDIS_AUTH_TOKEN")
@@ -44,6 +45,8 @@ NUMBERS = {
     "NOTIFIER_PORT": (5001, 1, 65535),
     "GENERATION_DELAY_SECONDS": (60, 0, MAX_DELAY_SECONDS),
     "OPENROUTER_TIMEOUT_SECONDS": (30.0, 1, 600),
+    "OPENROUTER_PRICE_PER_MILLION_TOKENS": (0.0, 0, 10000),
+    "OPENROUTER_MAX_TOKENS": (1200, 1, 100000),
     "CLAIM_LEASE_SECONDS": (300, 5, 3600),
     "BCRYPT_ROUNDS": (12, 4, 15),
     "STALE_JOB_SECONDS": (900, 1, 86400),
@@ -87,6 +90,9 @@ class Settings:
     openrouter_base_url: str
     openrouter_models: tuple
     openrouter_timeout_seconds: float
+    openrouter_instructions_role: str
+    openrouter_price_per_million_tokens: float
+    openrouter_max_tokens: int
     claim_lease_seconds: int
     bcrypt_rounds: int
     stale_job_seconds: int
@@ -236,6 +242,10 @@ def from_env(env) -> Settings:
                              or OPENROUTER_URL).rstrip("/"),
         openrouter_models=_models(env),
         openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS"),
+        openrouter_instructions_role=_choice(env, "OPENROUTER_INSTRUCTIONS_ROLE",
+                                             INSTRUCTIONS_ROLES),
+        openrouter_price_per_million_tokens=_number(env, "OPENROUTER_PRICE_PER_MILLION_TOKENS"),
+        openrouter_max_tokens=_number(env, "OPENROUTER_MAX_TOKENS"),
         claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS"),
         bcrypt_rounds=_number(env, "BCRYPT_ROUNDS"),
         stale_job_seconds=_number(env, "STALE_JOB_SECONDS"),
@@ -265,6 +275,14 @@ def _models(env):
         raise SettingsError(f"OPENROUTER_MODELS must be model names separated by commas, "
                             f"got {raw!r}")
     return models
+
+
+def _choice(env, name, choices):
+    """One of `choices`, the first by default."""
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _number(env, name):

@@ -106,6 +106,9 @@ def _result(job, failure) -> dict:
     result = _summed_usage(kept)
     if "variants" in (job.get("options") or {}):
         result.update(variants=[variant["text"] for variant in kept], variantResults=kept)
+    if kept[0].get("finishReason"):
+        # generatedContent's: each variant keeps its own in variantResults.
+        result["finishReason"] = kept[0]["finishReason"]
     models = [variant["model"] for variant in kept if variant.get("model")]
     if models:
         result["model"] = models[0]
@@ -121,10 +124,12 @@ def _summed_usage(kept) -> dict:
     usages = [variant["usage"] for variant in kept if variant.get("usage")]
     if not usages:
         return {}
-    names = dict.fromkeys(name for usage in usages for name in usage)
+    names = dict.fromkeys(name for usage in usages for name in usage if name != "estimated")
     total = {name: sum(usage.get(name, 0) for usage in usages) for name in names}
     if "cost" in total:
         total["cost"] = round(total["cost"], 8)
+    if any(usage.get("estimated") for usage in usages):
+        total["estimated"] = True
     return {"usage": total}
 
 

@@ -39,9 +39,10 @@ def test_a_cancelled_queued_job_never_calls_the_ai(api, user, openrouter):
     assert (job["status"], job["error"]) == ("failed", CANCELLED)
 
 
-def test_a_processing_job_is_stopped_by_its_worker(api, user, listen, openrouter):
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited"])
+def test_a_processing_job_is_stopped_by_its_worker(api, user, listen, openrouter, framing):
     listener = listen(user["token"])
-    prompt = unique("[long] Stop me")
+    prompt = unique(f"[long] [{framing}] Stop me")
     queued = submit(api, user, prompt)
     listener.progress.get(timeout=20)
     response = cancel(api, user, queued["jobId"])

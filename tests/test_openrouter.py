@@ -33,6 +33,12 @@ def test_the_call_streams_and_asks_for_usage(fake):
     assert (request["stream"], request["usage"]) == (True, {"include": True})
 
 
+def test_a_server_other_than_openrouter_is_asked_for_usage_in_stream_options(fake):
+    openrouter.stream("Usage the OpenAI way", "Blog Post Outline", time.monotonic() + 30)
+    request = fake.calls_for("Usage the OpenAI way")[0]["request"]
+    assert request["stream_options"] == {"include_usage": True}
+
+
 def test_the_text_arrives_as_it_grows_past_keep_alives(fake):
     seen = []
     result = openrouter.stream("[trickle] growing", "Blog Post Outline", time.monotonic() + 30,
@@ -41,6 +47,15 @@ def test_the_text_arrives_as_it_grows_past_keep_alives(fake):
     assert len(seen) > 2
     assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:]))
     assert seen[-1] == result.text
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "http/1.0"])
+def test_the_text_arrives_while_the_stream_is_still_open(fake, framing):
+    prompt = f"[held] [{framing}] open stream {time.monotonic_ns()}"
+    result = openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                               on_text=lambda text: fake.release(prompt))
+    assert result.text == f"# Generated\n\nContent about: {prompt}"
+    assert fake.calls_for(prompt)[0]["released"] is True
 
 
 def test_the_result_carries_the_usage_and_the_model_that_answered(fake):
@@ -168,3 +183,80 @@ def test_openrouter_model_still_names_the_one_model(fake, monkeypatch):
 def test_an_empty_entry_in_openrouter_models_stops_start_up(value):
     with pytest.raises(settings.SettingsError, match="OPENROUTER_MODELS must be model names"):
         settings.from_env({**os.environ, "OPENROUTER_MODELS": value})
+
+
+def estimate(characters):
+    return -(-characters // openrouter.CHARACTERS_PER_TOKEN)
+
+
+def test_a_server_reporting_no_usage_gets_its_tokens_estimated_and_marked(fake):
+    prompt = f"[no-usage] estimate me {time.monotonic_ns()}"
+    result = openrouter.stream(prompt, "Social Media Caption", time.monotonic() + 30)
+    instructions = contract.CONTENT_TYPES["Social Media Caption"].prompt
+    prompt_tokens = estimate(len(instructions) + len(prompt))
+    completion_tokens = estimate(len(result.text))
+    assert result.usage == {"promptTokens": prompt_tokens, "completionTokens": completion_tokens,
+                            "estimated": True, "totalTokens": prompt_tokens + completion_tokens,
+                            "cost": 0.0}
+
+
+def test_estimated_tokens_are_priced_at_the_configured_price(fake, monkeypatch):
+    configure(monkeypatch, OPENROUTER_PRICE_PER_MILLION_TOKENS="2.5")
+    prompt = f"[no-usage] priced {time.monotonic_ns()}"
+    usage = openrouter.stream(prompt, "Social Media Caption", time.monotonic() + 30).usage
+    assert usage["cost"] == round(usage["totalTokens"] * 2.5 / 1_000_000, 8)
+
+
+def test_reported_usage_is_not_marked_estimated(fake, monkeypatch):
+    configure(monkeypatch, OPENROUTER_PRICE_PER_MILLION_TOKENS="2.5")
+    usage = openrouter.stream("Reported usage", "Blog Post Outline", time.monotonic() + 30).usage
+    assert "estimated" not in usage
+    assert usage["cost"] == COST
+
+
+def test_a_text_cut_at_the_token_limit_says_so(fake):
+    result = openrouter.stream("[cut] too long", "Blog Post Outline", time.monotonic() + 30)
+    assert result.text == "# Generated\n\nContent about: [cut] too long"
+    assert (result.finish_reason, result.spend()["finishReason"]) == ("length", "length")
+
+
+def test_a_text_that_ended_by_itself_keeps_no_finish_reason(fake):
+    result = openrouter.stream("Ends by itself", "Blog Post Outline", time.monotonic() + 30)
+    assert result.finish_reason == "stop"
+    assert "finishReason" not in result.spend()
+
+
+def test_reasoning_deltas_are_left_out_of_the_text(fake):
+    result = openrouter.stream("[reasoning] think", "Blog Post Outline", time.monotonic() + 30)
+    assert result.text == "# Generated\n\nContent about: [reasoning] think"
+
+
+def test_a_stream_closed_after_its_finish_reason_without_done_is_complete(fake):
+    prompt = f"[no-done] {time.monotonic_ns()}"
+    result = openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30)
+    assert result.text == f"# Generated\n\nContent about: {prompt}"
+    assert len(fake.calls_for(prompt)) == 1
+
+
+def test_the_instructions_can_open_the_user_message_instead(fake, monkeypatch):
+    configure(monkeypatch, OPENROUTER_INSTRUCTIONS_ROLE="user")
+    instructions = contract.CONTENT_TYPES["Product Description"].prompt
+    openrouter.stream("Bottle for a template without system", "Product Description",
+                      time.monotonic() + 30)
+    call = fake.calls_for(f"{instructions}\n\nBottle for a template without system")[0]
+    assert call["request"]["messages"] == [
+        {"role": "user",
+         "content": f"{instructions}\n\nBottle for a template without system"}]
+
+
+def test_an_unknown_instructions_role_stops_start_up():
+    with pytest.raises(settings.SettingsError,
+                       match="OPENROUTER_INSTRUCTIONS_ROLE must be one of system, user, "
+                             "got 'assistant'"):
+        settings.from_env({**os.environ, "OPENROUTER_INSTRUCTIONS_ROLE": "assistant"})
+
+
+def test_the_longest_text_asked_for_is_a_setting(fake, monkeypatch):
+    configure(monkeypatch, OPENROUTER_MAX_TOKENS="300")
+    openrouter.stream("Shorter please", "Blog Post Outline", time.monotonic() + 30)
+    assert fake.calls_for("Shorter please")[0]["request"]["max_tokens"] == 300

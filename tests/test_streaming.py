@@ -1,7 +1,10 @@
 """Streamed generation through the whole stack: `job_progress` with the text
 so far before the contract's `job_completed`, the result written once, and
 what it cost."""
+import queue
 import time
+
+import pytest
 
 from tests.support.jobs import submit, unique, wait_until_finished
 
@@ -37,6 +40,24 @@ def test_the_text_streams_to_the_owner_before_job_completed(api, user, listen):
     assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
     assert texts[-1] == completed["generatedContent"] == \
         f"# Generated\n\nContent about: {prompt}"
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close-delimited", "http/1.0"])
+def test_progress_reaches_the_owner_while_the_stream_is_open(api, user, listen, openrouter,
+                                                              framing):
+    listener = listen(user["token"])
+    prompt = unique(f"[held] [{framing}] Open stream")
+    queued = submit(api, user, prompt)
+    try:
+        progress = listener.progress.get(timeout=20)
+    except queue.Empty:
+        progress = None
+    finally:
+        openrouter.release(prompt)
+    assert progress == {"jobId": queued["jobId"], "userId": user["_id"], "text": "# "}
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert job["generatedContent"] == f"# Generated\n\nContent about: {prompt}"
+    assert openrouter.calls_for(prompt)[0]["released"] is True
 
 
 def test_progress_carries_the_job_its_owner_and_the_text_so_far(api, user, listen):
@@ -90,3 +111,18 @@ def test_a_stream_cut_short_is_retried_and_completes(api, user, openrouter):
     job = wait_until_finished(api, user, submit(api, user, prompt)["jobId"])
     assert job["generatedContent"] == f"# Generated\n\nContent about: {prompt}"
     assert len(openrouter.calls_for(prompt)) == 2
+
+
+def test_a_text_cut_at_the_token_limit_is_stored_and_announced_as_cut(api, user, listen):
+    listener = listen(user["token"])
+    prompt = unique("[cut] Too long a piece")
+    queued = submit(api, user, prompt)
+    event = listener.event_for(queued["jobId"], timeout=20)
+    job = wait_until_finished(api, user, queued["jobId"])
+    assert (job["status"], job["finishReason"]) == ("completed", "length")
+    assert event == {"userId": user["_id"], "jobId": queued["jobId"], "status": "completed",
+                     "generatedContent": f"# Generated\n\nContent about: {prompt}",
+                     "completedAt": job["completedAt"], "finishReason": "length"}
+    listed = next(item for item in api.get("/generate-content", token=user["token"]).json()
+                  if item["jobId"] == queued["jobId"])
+    assert listed["finishReason"] == "length"

@@ -22,3 +22,15 @@ def test_a_failed_job_counts_as_a_job_without_tokens(api, user):
     assert "usage" not in job and "model" not in job
     month = api.get("/usage", token=user["token"]).json()["month"]
     assert (month["jobs"], month["totalTokens"], month["cost"]) == (1, 0, 0)
+
+
+def test_a_job_whose_server_reports_no_usage_counts_its_estimated_tokens(api, user):
+    job = wait_until_finished(api, user, submit(api, user, unique("[no-usage] Local"))["jobId"])
+    assert job["usage"]["estimated"] is True
+    assert job["usage"]["totalTokens"] == (job["usage"]["promptTokens"]
+                                           + job["usage"]["completionTokens"]) > 0
+    month = api.get("/usage", token=user["token"]).json()["month"]
+    assert (month["jobs"], month["promptTokens"], month["completionTokens"],
+            month["totalTokens"], month["cost"]) == (
+        1, job["usage"]["promptTokens"], job["usage"]["completionTokens"],
+        job["usage"]["totalTokens"], 0)

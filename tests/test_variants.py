@@ -56,3 +56,21 @@ def test_a_job_of_three_variants_makes_three_calls_and_keeps_each(jobs_queue, op
     job = find(job_id)
     assert [variant["text"] for variant in job["variantResults"]] == job["variants"]
     assert len(openrouter.calls_for(json.dumps({"request": prompt}, indent=2))) == 3
+
+
+def test_variants_whose_server_reports_no_usage_sum_their_estimates_still_marked(jobs_queue):
+    job_id = insert_job(f"[no-usage] Local variants {uuid.uuid4()}")
+    deliver(jobs_queue, json.dumps({"jobId": job_id}))
+    job = find(job_id)
+    estimates = [variant["usage"] for variant in job["variantResults"]]
+    assert [usage["estimated"] for usage in estimates] == [True] * 3
+    assert job["usage"]["estimated"] is True
+    assert job["usage"]["totalTokens"] == sum(usage["totalTokens"] for usage in estimates)
+
+
+def test_a_job_of_variants_cut_at_the_token_limit_says_so_for_each(jobs_queue):
+    job_id = insert_job(f"[cut] Long variants {uuid.uuid4()}")
+    deliver(jobs_queue, json.dumps({"jobId": job_id}))
+    job = find(job_id)
+    assert (job["status"], job["finishReason"]) == ("completed", "length")
+    assert [variant["finishReason"] for variant in job["variantResults"]] == ["length"] * 3

@@ -225,17 +225,36 @@ def test_a_queued_job_is_cancelled_before_it_starts(new_page):
     assert job.locator(".error").inner_text() == "Generation failed: Cancelled by the user"
 
 
-def test_tokens_and_cost_show_per_job_and_for_the_month(new_page):
+def finished_job(new_page, prompt):
+    """A new user's page and the card of its one job, once completed."""
     page = new_page()
     register(page)
     page.locator("#socket-state", has_text="live").wait_for()
-    job = generate(page, "Priced prompt")
+    job = generate(page, prompt)
     job.locator(".status.completed").wait_for()
+    return page, job
+
+
+def test_tokens_and_cost_show_per_job_and_for_the_month(new_page):
+    page, job = finished_job(new_page, "Priced prompt")
     spend = job.locator(".spend")
     spend.wait_for()
     assert re.fullmatch(r"\d+ tokens · \$0\.\d{6} · openai/gpt-4o-mini", spend.inner_text())
     page.locator("#month-usage", has_text="This month: 1 generations").wait_for()
     assert re.search(r"\d+ tokens · \$0\.\d{6}$", page.locator("#month-usage").inner_text())
+
+
+def test_a_text_cut_at_the_length_limit_says_so(new_page):
+    _, job = finished_job(new_page, "[cut] Endless")
+    assert job.locator(".cut").inner_text() == \
+        "Cut short at the length limit: the text may end mid-sentence."
+
+
+def test_estimated_tokens_are_shown_as_estimated(new_page):
+    _, job = finished_job(new_page, "[no-usage] Local model")
+    assert re.fullmatch(r"about \d+ tokens \(estimated\) · \$0\.000000 · openai/gpt-4o-mini",
+                        job.locator(".spend").inner_text())
+    assert job.locator(".cut").count() == 0
 
 
 class Outage:

@@ -74,6 +74,10 @@ function renderJob(job) {
   if (job.status === "completed") {
     card.append(results(job));
     if (job.notice) card.append(el("p", { class: "notice" }, job.notice));
+    if (job.finishReason === "length") {
+      card.append(el("p", { class: "cut" },
+        "Cut short at the length limit: the text may end mid-sentence."));
+    }
     card.append(saveForm(job));
   } else if (job.error) {
     card.append(el("p", { class: "error" }, `Generation failed: ${job.error}`));
@@ -166,7 +170,10 @@ function cancelButton(job) {
 }
 
 function spent(usage, model) {
-  const tokens = `${(usage.totalTokens || 0).toLocaleString("en")} tokens`;
+  // A server that reports no usage has its tokens estimated from the text.
+  const tokens = usage.estimated
+    ? `about ${(usage.totalTokens || 0).toLocaleString("en")} tokens (estimated)`
+    : `${(usage.totalTokens || 0).toLocaleString("en")} tokens`;
   const cost = `$${(usage.cost || 0).toFixed(6)}`;
   return [tokens, cost, model].filter(Boolean).join(" · ");
 }

@@ -7,6 +7,15 @@ comments, text chunks, a finish reason, usage when asked for, `[DONE]`. It
 honours `models`, answering with the first (the second for
 `[primary-down]`). Every call is recorded so tests can count AI calls per
 prompt.
+
+The body is chunked, as OpenRouter's is; `[close-delimited]` sends it as
+HTTP/1.1 without chunks, ended by closing the connection, and `[http/1.0]`
+as an HTTP/1.0 response, as some other OpenAI-compatible servers do. With
+`[held]` the stream stops after its first text until the test calls
+`release(prompt)`, so a test can see what arrives while a stream is open.
+As other servers do: `[no-usage]` reports no usage, `[cut]` ends with
+`finish_reason: "length"`, `[reasoning]` streams reasoning deltas beside the
+text, `[no-done]` closes the stream after its finish reason without `[DONE]`.
 """
 import json
 import threading
@@ -16,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 API_KEY = "test-openrouter-key"
 # What OpenRouter charged, in credits (US dollars), for each completion.
 COST = 0.000125
+HOLD_SECONDS = 15
 
 
 class FakeOpenRouter:
@@ -23,6 +33,7 @@ class FakeOpenRouter:
         self.calls = []
         self.delay = delay
         self._lock = threading.Lock()
+        self._gates = {}
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}/api/v1"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -34,6 +45,14 @@ class FakeOpenRouter:
     def calls_for(self, prompt):
         with self._lock:
             return [call for call in self.calls if call["prompt"] == prompt]
+
+    def release(self, prompt):
+        """Let a `[held]` stream of `prompt` go on."""
+        self._gate(prompt).set()
+
+    def _gate(self, prompt):
+        with self._lock:
+            return self._gates.setdefault(prompt, threading.Event())
 
     def _record(self, call):
         with self._lock:
@@ -68,6 +87,11 @@ class FakeOpenRouter:
             return 200, {}, Script(" ".join(["word"] * 120) + f" {prompt}", pause=0.1), 0
         if "[primary-down]" in prompt:
             return 200, {}, Script(generated, fallback=True), 0
+        if "[held]" in prompt:
+            return 200, {}, Script(generated, hold=self._gate(prompt)), 0
+        for marker in ("[no-usage]", "[cut]", "[reasoning]", "[no-done]"):
+            if marker in prompt:
+                return 200, {}, Script(generated, quirk=marker), 0
         return 200, {}, Script(generated), self.delay
 
     def _handler(self):
@@ -98,7 +122,7 @@ class FakeOpenRouter:
                 self.close_connection = True
                 try:
                     if status == 200:
-                        self._stream(answer.events(request), call)
+                        self._stream(answer.events(request), call, _framing(prompt))
                     else:
                         self._json(status, headers, answer)
                 except OSError:
@@ -115,32 +139,49 @@ class FakeOpenRouter:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _stream(self, events, call):
+            def _stream(self, events, call, framing):
+                chunked = framing == "chunked"
+                if framing == "HTTP/1.0":
+                    self.protocol_version = framing
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Transfer-Encoding", "chunked")
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 for event in events:
                     if event is None:
                         # A broken stream: the connection ends mid-message.
-                        self.wfile.write(b"ff\r\ndata: {\"cho")
+                        self.wfile.write(b"ff\r\ndata: {\"cho" if chunked else b"data: {\"cho")
                         self.wfile.flush()
                         return
                     if isinstance(event, float):
                         time.sleep(event)
                         continue
+                    if isinstance(event, threading.Event):
+                        call["released"] = event.wait(HOLD_SECONDS)
+                        continue
                     data = event.encode()
-                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n"
+                                     if chunked else data)
                     self.wfile.flush()
                     if event.startswith("data: {"):
                         call.setdefault("first_chunk_at", time.time())
-                self.wfile.write(b"0\r\n\r\n")
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
 
             def log_message(self, *args):
                 pass
 
         return Handler
+
+
+def _framing(prompt):
+    if "[close-delimited]" in prompt:
+        return "close-delimited"
+    if "[http/1.0]" in prompt:
+        return "HTTP/1.0"
+    return "chunked"
 
 
 class _Server(ThreadingHTTPServer):
@@ -153,9 +194,10 @@ class Script:
     """One answer: its text in chunks of a word each, and how it goes wrong."""
 
     def __init__(self, text, error=None, after=0, broken_after=None, pause=0.0,
-                 fallback=False):
+                 fallback=False, hold=None, quirk=None):
         self.text, self.error, self.after = text, error, after
         self.broken_after, self.pause, self.fallback = broken_after, pause, fallback
+        self.hold, self.quirk = hold, quirk
 
     def model(self, request):
         models = request.get("models") or [request.get("model")]
@@ -187,19 +229,27 @@ class Script:
                 return
             if self.pause:
                 yield self.pause
+            if self.quirk == "[reasoning]":
+                yield _sse(_reasoning(model, "reasoning", f"(thinking {number}) "))
+                yield _sse(_reasoning(model, "reasoning_content", f"(more {number}) "))
             yield _sse(_chunk(model, text, None))
             if number == 0:
                 yield ": OPENROUTER PROCESSING\n\n"
+                if self.hold:
+                    yield self.hold
         if self.error:
             yield _sse(_chunk(model, "", "error",
                               error={"code": "server_error", "message": self.error}))
         else:
-            yield _sse(_chunk(model, "", "stop"))
-        if (request.get("usage") or {}).get("include"):
+            yield _sse(_chunk(model, "", "length" if self.quirk == "[cut]" else "stop"))
+        asked = ((request.get("usage") or {}).get("include")
+                 or (request.get("stream_options") or {}).get("include_usage"))
+        if asked and self.quirk != "[no-usage]":
             final = _chunk(model, None, None)
             final["choices"], final["usage"] = [], self.usage(request)
             yield _sse(final)
-        yield "data: [DONE]\n\n"
+        if self.quirk != "[no-done]":
+            yield "data: [DONE]\n\n"
 
 
 def _chunk(model, text, finish_reason, error=None):
@@ -209,6 +259,12 @@ def _chunk(model, text, finish_reason, error=None):
                                           "finish_reason": finish_reason}]}
     if error:
         chunk["error"] = error
+    return chunk
+
+
+def _reasoning(model, field, text):
+    chunk = _chunk(model, None, None)
+    chunk["choices"][0]["delta"] = {"role": "assistant", field: text}
     return chunk
 
 

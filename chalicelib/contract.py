@@ -56,6 +56,24 @@ CONTENT_SAVED = "Content saved successfully"
 CANCELLED = "Cancelled by the user"
 NOT_QUEUED = "The job could not be queued; please try again"
 DEAD_LETTERED = "The job could not be processed because of a system error"
+# A failed job's `error` when the AI could not produce content.
+AI_REFUSED = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
+              402: "OpenRouter account has insufficient credits",
+              403: "OpenRouter refused the request"}
+AI_RATE_LIMITED = "OpenRouter API rate limit exceeded"
+AI_TIMED_OUT = "OpenRouter request timed out"
+AI_UNAVAILABLE = "AI service temporarily unavailable"
+AI_UNREADABLE = "OpenRouter returned an unreadable response"
+AI_EMPTY = "AI returned empty content"
+
+
+def ai_failed(detail="provider error"):
+    return f"AI generation failed: {detail}"
+
+
+def ai_http_error(status):
+    return f"AI service error (HTTP {status})"
+
 
 
 # Generation options, brand voices, rewrites and exports (additions).

@@ -12,16 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import metrics, options, settings
+from chalicelib import contract, metrics, options, settings
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
 
 PARAMETERS = {"temperature": 0.7}
 RETRYABLE = {408, 429, 502, 503}
-FINAL = {400: "OpenRouter rejected the request", 401: "OpenRouter API key is invalid",
-         402: "OpenRouter account has insufficient credits",
-         403: "OpenRouter refused the request"}
 MAX_ATTEMPTS = 4
 READ_BYTES = 65536
 # OpenAI's rule of thumb for English text, for servers that report no usage.
@@ -73,7 +70,7 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
         return Generation(text, "offline", None)
     request = _request(config, _for_template(options.messages(prompt, content_type, brief or {}),
                                              config.openrouter_instructions_role))
-    failure = "AI service temporarily unavailable"
+    failure = contract.AI_UNAVAILABLE
     for attempt in range(MAX_ATTEMPTS):
         timeout = min(config.openrouter_timeout_seconds,
                       deadline - time.monotonic() - SAFETY_MARGIN_SECONDS)
@@ -98,10 +95,10 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
                 failure = _status_message(response)
                 wait = _retry_after(response) or _backoff(attempt)
         except requests.Timeout:
-            failure, wait = "OpenRouter request timed out", _backoff(attempt)
+            failure, wait = contract.AI_TIMED_OUT, _backoff(attempt)
         except (requests.RequestException, _StreamBroken) as error:
             log.warning("OpenRouter unreachable or stream broken: %s", type(error).__name__)
-            failure, wait = "AI service temporarily unavailable", _backoff(attempt)
+            failure, wait = contract.AI_UNAVAILABLE, _backoff(attempt)
         log.info("OpenRouter attempt %d failed (%s); retrying in %.1fs", attempt + 1,
                  failure, wait)
         if time.monotonic() + wait + SAFETY_MARGIN_SECONDS >= deadline:
@@ -160,7 +157,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
     try:
         for data in _events(response):
             if time.monotonic() + SAFETY_MARGIN_SECONDS >= deadline:
-                raise GenerationFailed("OpenRouter request timed out")
+                raise GenerationFailed(contract.AI_TIMED_OUT)
             if data == "[DONE]":
                 finished = True
                 break
@@ -169,7 +166,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
             usage = _usage(chunk.get("usage")) or usage
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason") == "error":
-                    raise GenerationFailed("AI generation failed: provider error")
+                    raise GenerationFailed(contract.ai_failed())
                 finish_reason = choice.get("finish_reason") or finish_reason
                 finished = finished or bool(finish_reason)
                 # Only `content`: a reasoning model's `reasoning` or
@@ -186,7 +183,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
         raise _StreamBroken()
     text = "".join(parts).strip()
     if not text:
-        raise GenerationFailed("AI returned empty content")
+        raise GenerationFailed(contract.AI_EMPTY)
     return Generation(text, model, usage, finish_reason)
 
 
@@ -247,13 +244,13 @@ def _chunk(data) -> dict:
     try:
         chunk = json.loads(data)
     except ValueError:
-        raise GenerationFailed("OpenRouter returned an unreadable response") from None
+        raise GenerationFailed(contract.AI_UNREADABLE) from None
     if not isinstance(chunk, dict):
-        raise GenerationFailed("OpenRouter returned an unreadable response")
+        raise GenerationFailed(contract.AI_UNREADABLE)
     error = chunk.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else None
-        raise GenerationFailed(f"AI generation failed: {message or 'provider error'}")
+        raise GenerationFailed(contract.ai_failed(message or "provider error"))
     return chunk
 
 
@@ -270,10 +267,10 @@ def _usage(usage):
 
 def _status_message(response) -> str:
     if response.status_code == 429:
-        return "OpenRouter API rate limit exceeded"
-    if response.status_code in FINAL:
-        return FINAL[response.status_code]
-    return f"AI service error (HTTP {response.status_code})"
+        return contract.AI_RATE_LIMITED
+    if response.status_code in contract.AI_REFUSED:
+        return contract.AI_REFUSED[response.status_code]
+    return contract.ai_http_error(response.status_code)
 
 
 def _retry_after(response):

@@ -42,6 +42,12 @@ def me():
     return auth.profile(_user())
 
 
+@app.route("/auth/logout", methods=["POST"])
+def logout():
+    user, claims = auth.current_session(app.current_request)
+    return auth.logout(user, claims, _body())
+
+
 @app.route("/content", methods=["GET"])
 def list_content():
     params = app.current_request.query_params or {}

@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Response
 
-from chalicelib import auth, content, errors, jobs, limits, logs, settings, worker
+from chalicelib import accounts, auth, content, errors, jobs, limits, logs, settings, worker
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
@@ -46,6 +46,25 @@ def me():
 def logout():
     user, claims = auth.current_session(app.current_request)
     return auth.logout(user, claims, _body())
+
+
+@app.route("/auth/password", methods=["PUT"])
+def change_password():
+    user = _user()
+    return accounts.change_password(user, _body())
+
+
+@app.route("/auth/me", methods=["DELETE"])
+def delete_account():
+    user = _user()
+    return accounts.delete(user, _body())
+
+
+@app.route("/auth/me/export", methods=["GET"])
+def export_account():
+    user = _user()
+    params = app.current_request.query_params or {}
+    return accounts.export(user, params.get("cursor"))
 
 
 @app.route("/content", methods=["GET"])

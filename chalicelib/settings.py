@@ -50,6 +50,8 @@ class Settings:
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
+    password_resets_per_ip_per_minute: int
+    password_resets_per_email_per_hour: int
     stack_parameters: dict
 
     @property
@@ -169,6 +171,10 @@ def from_env(env) -> Settings:
                                                  30, 1, 1000000),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE",
                                                 30, 1, 1000000),
+        password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE",
+                                                  10, 1, 1000000),
+        password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR",
+                                                   3, 1, 1000),
         stack_parameters=stack_parameters(env),
     )
 

@@ -12,12 +12,15 @@ LIMITS = {
     "name": 100,
     "email": 254,
     "password": 1024,
+    "currentPassword": 1024,
+    "newPassword": 1024,
     "title": 200,
     "type": 50,
     "contentType": 50,
     "body": 100_000,
     "prompt": 4_000,
     "search": 200,
+    "cursor": 200,
 }
 
 

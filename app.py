@@ -1,7 +1,8 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import CORSConfig, Response
 
-from chalicelib import accounts, auth, content, errors, jobs, limits, logs, settings, worker
+from chalicelib import (accounts, auth, content, errors, jobs, limits, logs, resets, settings,
+                        worker)
 from chalicelib.threadsafe import ThreadSafeChalice
 from chalicelib.validation import json_body
 
@@ -35,6 +36,16 @@ def register():
 @app.route("/auth/login", methods=["POST"])
 def login():
     return auth.login(_body(), _source_ip())
+
+
+@app.route("/auth/forgot-password", methods=["POST"])
+def forgot_password():
+    return Response(resets.forgot(_body(), _source_ip()), status_code=202)
+
+
+@app.route("/auth/reset-password", methods=["POST"])
+def reset_password():
+    return resets.reset(_body())
 
 
 @app.route("/auth/me", methods=["GET"])

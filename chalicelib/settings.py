@@ -52,6 +52,10 @@ class Settings:
     registrations_per_ip_per_minute: int
     password_resets_per_ip_per_minute: int
     password_resets_per_email_per_hour: int
+    password_reset_link_seconds: int
+    mail_from: Optional[str]
+    smtp_url: Optional[str]
+    client_url: str
     stack_parameters: dict
 
     @property
@@ -175,6 +179,13 @@ def from_env(env) -> Settings:
                                                   10, 1, 1000000),
         password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR",
                                                    3, 1, 1000),
+        password_reset_link_seconds=_number(env, "PASSWORD_RESET_LINK_SECONDS",
+                                            1800, 1, 86400),
+        mail_from=env.get("MAIL_FROM") or None,
+        smtp_url=env.get("SMTP_URL") or None,
+        # Where the web client is, for the links mail carries: the hosted
+        # client's origin unless it is served elsewhere.
+        client_url=(env.get("CLIENT_URL") or cors_origin(env)).rstrip("/"),
         stack_parameters=stack_parameters(env),
     )
 

@@ -21,6 +21,7 @@ LIMITS = {
     "prompt": 4_000,
     "search": 200,
     "cursor": 200,
+    "token": 200,
 }
 
 

@@ -86,7 +86,6 @@ def _document() -> dict:
 
 
 def _paths():
-    types = validation.CONTENT_TYPES
     return {
         "/auth/register": {"post": _operation(
             "auth", "register", "Register new user", public=True,
@@ -126,7 +125,7 @@ def _paths():
             "post": _operation(
                 "content", "createContent", "Create new content",
                 body=_object({"title": _string("title", 1),
-                              "type": {"type": "string", "enum": list(types)},
+                              "type": _ref("ContentType"),
                               "body": _string("body", 1)}, ["title", "type", "body"]),
                 responses={201: _json("The stored item", _ref("Content")),
                            400: _messages(["Please provide all fields",
@@ -139,7 +138,7 @@ def _paths():
             "put": _operation(
                 "content", "updateContent", "Update content by ID",
                 body=_object({"title": _string("title", 1),
-                              "type": {"type": "string", "enum": list(types)},
+                              "type": _ref("ContentType"),
                               "body": _string("body", 1)}, []),
                 optional_body=True,
                 responses={200: _json("The updated item", _ref("Content")),
@@ -161,7 +160,7 @@ def _paths():
             "post": _operation(
                 "generation", "generateContent", "Queue AI content generation",
                 body=_object({"prompt": _string("prompt", 1),
-                              "contentType": {"type": "string", "enum": list(types)}},
+                              "contentType": _ref("ContentType")},
                              ["prompt", "contentType"]),
                 responses={202: _json("Queued; the result follows after delaySeconds",
                                       _ref("JobQueued")),
@@ -326,7 +325,7 @@ def _ref(name):
 
 def _schemas():
     string, stamp = {"type": "string"}, {"type": "string", "format": "date-time"}
-    content_type = {"type": "string", "enum": list(validation.CONTENT_TYPES)}
+    content_type = _ref("ContentType")
     status = {"type": "string", "enum": list(STATUSES)}
     version, number = {"type": "integer"}, {"type": "number"}
     # Additions on a job that reports usage: its tokens, cost and model.
@@ -336,6 +335,7 @@ def _schemas():
              "model": {**string, "description": "The model that answered",
                        "x-addition": True}}
     return {
+        "ContentType": {"type": "string", "enum": list(validation.CONTENT_TYPES)},
         "Error": _object({"message": string, "currentStatus": {
             **status, "description": "Only when saving a job that is not completed, or "
                                      "cancelling one that has finished"}},

@@ -3,11 +3,13 @@ against the whole local stack: what a person does, step by step."""
 import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TIMEOUT_MS = 20_000
+WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +223,41 @@ def test_the_docs_page_renders_the_api_description_offline(browser, stack):
     page.get_by_role("heading", name="Queue AI content generation").first.wait_for()
     context.close()
     assert (outside, errors) == ([], [])
+
+
+def test_every_module_of_the_client_is_served_as_javascript(stack):
+    import requests
+    modules = sorted(WEB.glob("*.js"))
+    served = {module.name: requests.get(f"{stack.url}/{module.name}", timeout=5)
+              for module in modules}
+    assert {name: (response.status_code, response.headers["Content-Type"])
+            for name, response in served.items()} == {
+        module.name: (200, "text/javascript") for module in modules}
+
+
+def test_the_type_selects_fill_when_the_api_description_arrives(browser, stack):
+    import requests
+    listed = requests.get(f"{stack.url}/openapi.json", timeout=5).json()[
+        "components"]["schemas"]["ContentType"]["enum"]
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    held = []
+    context.route("**/openapi.json", lambda route: held.append(route))
+    try:
+        page = context.new_page()
+        page.goto("/")
+        register(page)
+        selects = page.locator("select.content-types")
+        assert selects.locator("option").count() == 0
+        while not held:
+            page.wait_for_timeout(50)
+        held[0].continue_()
+        page.wait_for_function("[...document.querySelectorAll('select.content-types')]"
+                               ".every((select) => select.options.length > 0)")
+        assert [select.locator("option").all_inner_texts()
+                for select in selects.all()] == [listed, listed]
+    finally:
+        context.close()
 
 
 def test_the_text_appears_as_it_is_written_and_cancel_stops_it(new_page):

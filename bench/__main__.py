@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "worker", "notifier", "limits", "chaos", "streaming")
+BENCHMARKS = ("cold_start", "api_load", "revocation", "worker", "notifier", "limits", "chaos",
+              "streaming")
 
 
 def main(names):

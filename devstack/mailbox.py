@@ -4,6 +4,7 @@ each message in a folder (`.data/mail/`), and a page that shows them at
 offline. Local only: in AWS, mail goes through SES."""
 import html
 import json
+import logging
 import re
 import time
 from email import policy
@@ -17,6 +18,8 @@ from devstack import services
 PAGE = "/_mail"
 MESSAGES = "/_mail/messages.json"
 LINK = re.compile(r"https?://[^\s<>\"]+")
+# aiosmtpd logs every connection at INFO.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class _Keeper:

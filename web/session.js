@@ -14,6 +14,7 @@ export function showAuth(notice) {
   $("#jobs").replaceChildren();
   $("#library").replaceChildren();
   $("#app-view").hidden = true;
+  $("#account-view").hidden = true;
   $("#session").hidden = true;
   $("#auth-view").hidden = false;
   $("#auth-notice").hidden = !notice;

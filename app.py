@@ -1,18 +1,15 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
-from chalice import CORSConfig, Response
+from chalice import Response
 
-from chalicelib import (accounts, auth, content, errors, jobs, limits, logs, resets, settings,
-                        worker)
-from chalicelib.threadsafe import ThreadSafeChalice
+from chalicelib import accounts, auth, content, edge, jobs, limits, logs, resets, settings, worker
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
     logs.configure(json_lines=True)
-app = ThreadSafeChalice(app_name="ai-content-generator")
-app.api.cors = CORSConfig(allow_origin=settings.cors_origin(),
-                          allow_headers=["Authorization", "Content-Type"], max_age=600)
+app = edge.ThreadSafeChalice(app_name="ai-content-generator")
+app.api.cors = edge.SettingsCors(allow_headers=["Authorization", "Content-Type"], max_age=600)
 app.register_middleware(logs.middleware, "all")
-app.register_middleware(errors.middleware, "http")
+app.register_middleware(edge.middleware, "http")
 
 
 def _body():

@@ -16,7 +16,8 @@ import jwt
 import uvicorn
 
 from chalicelib import auth, content, db, settings
-from chalicelib.threadsafe import ThreadSafeChalice, once
+from chalicelib.edge import ThreadSafeChalice
+from chalicelib.threadsafe import once
 from devstack.gateway import ChaliceGateway
 from notifier.server import asgi_app
 

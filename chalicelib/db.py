@@ -9,7 +9,7 @@ from chalicelib.threadsafe import once
 
 def get():
     config = settings.get()
-    return _database(config.mongodb_uri, config.mongodb_db)
+    return _database(config.require("mongodb_uri"), config.mongodb_db)
 
 
 @once

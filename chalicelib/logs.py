@@ -29,7 +29,16 @@ def configure(json_lines: bool):
     handler.addFilter(_add_keys)
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(settings.log_level())
+    root.setLevel(_level())
+
+
+def _level():
+    """The settings' level. Invalid settings are reported by the first
+    request (or `make run`), which builds them again; until then, INFO."""
+    try:
+        return settings.get().log_level
+    except settings.SettingsError:
+        return "INFO"
 
 
 def bind(context=None, **keys):

@@ -6,7 +6,6 @@ from chalicelib import settings
 from chalicelib.threadsafe import once
 
 MAX_VISIBILITY_SECONDS = 43200
-MAX_DELAY_SECONDS = 900
 
 
 def client(read_timeout=10):
@@ -46,7 +45,7 @@ def jobs_url() -> str:
 
 
 def send_job(job_id: str, delay_seconds: float):
-    delay = min(MAX_DELAY_SECONDS, max(0, math.ceil(delay_seconds)))
+    delay = min(settings.MAX_DELAY_SECONDS, max(0, math.ceil(delay_seconds)))
     client().send_message(QueueUrl=jobs_url(), MessageBody=json.dumps({"jobId": job_id}),
                           DelaySeconds=delay)
 

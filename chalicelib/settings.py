@@ -6,7 +6,6 @@ one clear line. The local runner and the benchmarks build theirs with
 `from_env` and install them with `use`, instead of writing the environment.
 """
 import os
-import shlex
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -14,6 +13,30 @@ from typing import Optional
 DEFAULT_CORS_ORIGIN = "http://localhost:3000"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# SQS's longest DelaySeconds.
+MAX_DELAY_SECONDS = 900
+
+# Each number's default and bounds, written once: infra/topology.py gives
+# them to the template parameter a function's variable is set from, and the
+# README's settings table is checked against them.
+NUMBERS = {
+    "PORT": (5000, 1, 65535),
+    "NOTIFIER_PORT": (5001, 1, 65535),
+    "GENERATION_DELAY_SECONDS": (60, 0, MAX_DELAY_SECONDS),
+    "OPENROUTER_TIMEOUT_SECONDS": (30.0, 1, 600),
+    "CLAIM_LEASE_SECONDS": (300, 5, 3600),
+    "BCRYPT_ROUNDS": (12, 4, 15),
+    "STALE_JOB_SECONDS": (900, 1, 86400),
+    "MAX_ACTIVE_JOBS_PER_USER": (5, 1, 1000),
+    "MAX_JOBS_PER_DAY": (100, 1, 100000),
+    "LOGIN_MAX_FAILURES": (5, 1, 1000),
+    "LOGIN_LOCKOUT_SECONDS": (900, 1, 86400),
+    "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "REGISTRATIONS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "PASSWORD_RESETS_PER_IP_PER_MINUTE": (10, 1, 1000000),
+    "PASSWORD_RESETS_PER_EMAIL_PER_HOUR": (3, 1, 1000),
+    "PASSWORD_RESET_LINK_SECONDS": (1800, 1, 86400),
+}
 
 
 class SettingsError(Exception):
@@ -26,7 +49,7 @@ class Settings:
     host: str
     port: int
     notifier_port: int
-    mongodb_uri: str
+    mongodb_uri: Optional[str]
     mongodb_db: str
     jwt_secret: Optional[str]
     cors_origin: str
@@ -56,7 +79,6 @@ class Settings:
     mail_from: Optional[str]
     smtp_url: Optional[str]
     client_url: str
-    stack_parameters: dict
 
     @property
     def offline_ai(self) -> bool:
@@ -74,10 +96,9 @@ class Settings:
         return value
 
 
-def cors_origin(env=os.environ) -> str:
-    """Read at import time: Chalice writes the origin into API Gateway's
-    generated OPTIONS methods when the app is packaged. Only the local stage
-    has a default; elsewhere a frontend on another origin would be refused."""
+def cors_origin(env) -> str:
+    """Only the local stage has a default; elsewhere a frontend on another
+    origin would be refused."""
     origin = env.get("CORS_ORIGIN")
     if origin:
         return origin
@@ -86,29 +107,10 @@ def cors_origin(env=os.environ) -> str:
     raise SettingsError("CORS_ORIGIN must be set outside the local stage")
 
 
-def stack_parameters(env=os.environ) -> dict:
-    """STACK_PARAMETERS: overrides of infra/topology.yml's parameters for
-    local runs, written as CloudFormation takes them (`Key=Value Key=Value`)."""
-    try:
-        pairs = shlex.split(env.get("STACK_PARAMETERS") or "")
-    except ValueError:
-        pairs = ["unbalanced quotes"]
-    if not all("=" in pair for pair in pairs):
-        raise SettingsError("STACK_PARAMETERS must be Key=Value pairs separated by spaces")
-    return dict(pair.split("=", 1) for pair in pairs)
-
-
 def in_lambda(env=os.environ) -> bool:
-    """Read at import, like cors_origin: in Lambda, log lines and metrics are
-    JSON for CloudWatch; elsewhere they are text for a terminal."""
+    """Read at import: in Lambda, log lines and metrics are JSON for
+    CloudWatch; elsewhere they are text for a terminal."""
     return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
-
-
-def log_level(env=os.environ) -> str:
-    """Read at import, before the settings are validated (from_env refuses an
-    invalid LOG_LEVEL on first use)."""
-    level = (env.get("LOG_LEVEL") or "INFO").upper()
-    return level if level in LOG_LEVELS else "INFO"
 
 
 _current = None
@@ -139,20 +141,20 @@ def from_env(env) -> Settings:
     if jwt_secret is not None and len(jwt_secret) < 32:
         raise SettingsError("JWT_SECRET must be at least 32 characters "
                             "(make run generates one for the local stage)")
-    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
     return Settings(
         stage=stage,
         host=env.get("HOST") or "127.0.0.1",
-        port=_number(env, "PORT", 5000, 1, 65535),
-        notifier_port=_number(env, "NOTIFIER_PORT", 5001, 1, 65535),
-        mongodb_uri=_required(env, "MONGODB_URI"),
+        port=_number(env, "PORT"),
+        notifier_port=_number(env, "NOTIFIER_PORT"),
+        mongodb_uri=env.get("MONGODB_URI") or None,
         mongodb_db=env.get("MONGODB_DB") or "ai_content",
         jwt_secret=jwt_secret,
         cors_origin=cors_origin(env),
         log_level=log_level,
-        generation_delay_seconds=_number(env, "GENERATION_DELAY_SECONDS", 60, 0, 900),
+        generation_delay_seconds=_number(env, "GENERATION_DELAY_SECONDS"),
         aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         sqs_endpoint_url=(env.get("SQS_ENDPOINT_URL")
                           or env.get("AWS_ENDPOINT_URL_SQS") or None),
@@ -163,30 +165,24 @@ def from_env(env) -> Settings:
         openrouter_base_url=(env.get("OPENROUTER_BASE_URL")
                              or OPENROUTER_URL).rstrip("/"),
         openrouter_models=_models(env),
-        openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS", 30, 1, 600, float),
-        claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", 300, 5, 3600),
-        bcrypt_rounds=_number(env, "BCRYPT_ROUNDS", 12, 4, 15),
-        stale_job_seconds=_number(env, "STALE_JOB_SECONDS", 900, 1, 86400),
-        max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER", 5, 1, 1000),
-        max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY", 100, 1, 100000),
-        login_max_failures=_number(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
-        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS", 900, 1, 86400),
-        login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE",
-                                                 30, 1, 1000000),
-        registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE",
-                                                30, 1, 1000000),
-        password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE",
-                                                  10, 1, 1000000),
-        password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR",
-                                                   3, 1, 1000),
-        password_reset_link_seconds=_number(env, "PASSWORD_RESET_LINK_SECONDS",
-                                            1800, 1, 86400),
+        openrouter_timeout_seconds=_number(env, "OPENROUTER_TIMEOUT_SECONDS"),
+        claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS"),
+        bcrypt_rounds=_number(env, "BCRYPT_ROUNDS"),
+        stale_job_seconds=_number(env, "STALE_JOB_SECONDS"),
+        max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER"),
+        max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY"),
+        login_max_failures=_number(env, "LOGIN_MAX_FAILURES"),
+        login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
+        login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
+        registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
+        password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE"),
+        password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR"),
+        password_reset_link_seconds=_number(env, "PASSWORD_RESET_LINK_SECONDS"),
         mail_from=env.get("MAIL_FROM") or None,
         smtp_url=env.get("SMTP_URL") or None,
         # Where the web client is, for the links mail carries: the hosted
         # client's origin unless it is served elsewhere.
         client_url=(env.get("CLIENT_URL") or cors_origin(env)).rstrip("/"),
-        stack_parameters=stack_parameters(env),
     )
 
 
@@ -203,19 +199,13 @@ def _models(env):
     return models
 
 
-def _required(env, name):
-    value = env.get(name)
-    if not value:
-        raise SettingsError(f"{name} must be set")
-    return value
-
-
-def _number(env, name, default, low, high, kind=int):
+def _number(env, name):
+    default, low, high = NUMBERS[name]
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        value = kind(raw)
+        value = type(default)(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
     if not low <= value <= high:

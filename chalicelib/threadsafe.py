@@ -1,36 +1,8 @@
 """Thread-safe pieces for code that runs on thread pools: a batch's records
-side by side in the worker, requests side by side in the local server."""
+side by side in the worker, requests side by side in the local server (whose
+per-request app state is chalicelib/edge.py's ThreadSafeChalice)."""
 import functools
 import threading
-
-from chalice import Chalice
-
-
-class ThreadSafeChalice(Chalice):
-    """A Chalice app whose per-request state is per thread.
-
-    Chalice keeps `current_request` and `lambda_context` on the app object.
-    In Lambda a container handles one event at a time, but the local server
-    runs views on a thread pool, where a shared attribute would hand one
-    request's headers and body to another.
-    """
-    _state = threading.local()
-
-    @property
-    def current_request(self):
-        return getattr(self._state, "request", None)
-
-    @current_request.setter
-    def current_request(self, request):
-        self._state.request = request
-
-    @property
-    def lambda_context(self):
-        return getattr(self._state, "context", None)
-
-    @lambda_context.setter
-    def lambda_context(self, context):
-        self._state.context = context
 
 
 def once(function):

@@ -137,7 +137,7 @@ async def _send_lambda_response(send, response):
 
 async def _send(send, status, payload):
     headers = [("content-type", "application/json"),
-               ("access-control-allow-origin", settings.cors_origin())]
+               ("access-control-allow-origin", settings.get().cors_origin)]
     await _send_raw(send, status, json.dumps(payload, separators=(",", ":")).encode(), headers)
 
 

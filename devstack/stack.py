@@ -1,6 +1,7 @@
 """Starts what the environment does not name, wires it together and serves."""
 import logging
 import os
+import shlex
 
 import uvicorn
 
@@ -94,7 +95,20 @@ def local_topology(env):
     receive the job queue's name from it, as the template gives it in AWS."""
     from infra import topology
     return topology.local({"CorsOrigin": settings.cors_origin(env),
-                           **settings.stack_parameters(env)})
+                           **stack_parameters(env)})
+
+
+def stack_parameters(env) -> dict:
+    """STACK_PARAMETERS: overrides of infra/topology.yml's parameters for
+    local runs, written as CloudFormation takes them (`Key=Value Key=Value`)."""
+    try:
+        pairs = shlex.split(env.get("STACK_PARAMETERS") or "")
+    except ValueError:
+        pairs = ["unbalanced quotes"]
+    if not all("=" in pair for pair in pairs):
+        raise settings.SettingsError(
+            "STACK_PARAMETERS must be Key=Value pairs separated by spaces")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def ensure_queues(topology):

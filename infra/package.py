@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from infra import topology
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 PREFLIGHT_ORIGIN = "method.response.header.Access-Control-Allow-Origin"
@@ -45,13 +47,13 @@ def package(stage: str, cors_origin: str = None) -> Path:
 
 
 def merge_template(stage: str) -> dict:
-    parts = [yaml.safe_load((INFRA / "topology.yml").read_text())]
+    parts = [topology.load()]
     if stage != "localstack":
         parts.append(yaml.safe_load((INFRA / "template.yml").read_text()))
     merged = {}
     for part in parts:
         merged = deep_merge(part, merged)
-    return merged
+    return topology.with_setting_bounds(merged)
 
 
 def deep_merge(top, base):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from chalicelib import settings
+
 TOPOLOGY = Path(__file__).resolve().parent / "topology.yml"
 RATE = re.compile(r"rate\((\d+) (second|minute|hour|day)s?\)")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -88,7 +90,23 @@ class Resolver:
 
 
 def load(path=TOPOLOGY) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    return with_setting_bounds(yaml.safe_load(Path(path).read_text()))
+
+
+def with_setting_bounds(template) -> dict:
+    """Each parameter that a function's variable is set from, and that names a
+    number of chalicelib/settings.py, takes that number's default and bounds,
+    which are written there alone."""
+    for resource in template.get("Resources", {}).values():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        for variable, value in variables.items():
+            if variable in settings.NUMBERS and isinstance(value, dict) and "Ref" in value:
+                default, low, high = settings.NUMBERS[variable]
+                parameters = template["Parameters"]
+                spec = parameters[value["Ref"]]
+                parameters[value["Ref"]] = {**spec, "Default": default,
+                                            "MinValue": low, "MaxValue": high}
+    return template
 
 
 def local(parameters=None) -> "Topology":

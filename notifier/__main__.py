@@ -13,6 +13,7 @@ def main():
     try:
         config = settings.get()
         config.require("jwt_secret")
+        config.require("mongodb_uri")
     except settings.SettingsError as error:
         print(f"notifier: {error}", file=sys.stderr)
         sys.exit(2)

@@ -350,19 +350,20 @@ def test_the_workers_concurrency_is_bounded_by_a_parameter(aws):
     assert aws["Parameters"]["WorkerMaxConcurrency"]["Default"] == 5
 
 
-LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": ("MaxActiveJobsPerUser", 5),
-          "MAX_JOBS_PER_DAY": ("MaxJobsPerDay", 100),
-          "LOGIN_MAX_FAILURES": ("LoginMaxFailures", 5),
-          "LOGIN_LOCKOUT_SECONDS": ("LoginLockoutSeconds", 900),
-          "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": ("LoginAttemptsPerIpPerMinute", 30),
-          "REGISTRATIONS_PER_IP_PER_MINUTE": ("RegistrationsPerIpPerMinute", 30)}
+LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": "MaxActiveJobsPerUser",
+          "MAX_JOBS_PER_DAY": "MaxJobsPerDay",
+          "LOGIN_MAX_FAILURES": "LoginMaxFailures",
+          "LOGIN_LOCKOUT_SECONDS": "LoginLockoutSeconds",
+          "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "LoginAttemptsPerIpPerMinute",
+          "REGISTRATIONS_PER_IP_PER_MINUTE": "RegistrationsPerIpPerMinute"}
 
 
 def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(aws):
     template, resources = aws, aws["Resources"]
     defaults = settings.from_env({"JWT_SECRET": "x" * 32, "MONGODB_URI": "mongodb://db"})
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
-    for variable, (parameter, default) in LIMITS.items():
+    for variable, parameter in LIMITS.items():
+        default = settings.NUMBERS[variable][0]
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == default
         assert getattr(defaults, variable.lower()) == default

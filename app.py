@@ -1,7 +1,8 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import Response
 
-from chalicelib import auth, content, edge, export, jobs, limits, logs, settings, voices, worker
+from chalicelib import (accounts, auth, content, edge, export, jobs, limits, logs, resets,
+                        settings, voices, worker)
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
@@ -35,9 +36,44 @@ def login():
     return auth.login(_body(), _source_ip())
 
 
+@app.route("/auth/forgot-password", methods=["POST"])
+def forgot_password():
+    return Response(resets.forgot(_body(), _source_ip()), status_code=202)
+
+
+@app.route("/auth/reset-password", methods=["POST"])
+def reset_password():
+    return resets.reset(_body())
+
+
 @app.route("/auth/me", methods=["GET"])
 def me():
     return auth.profile(_user())
+
+
+@app.route("/auth/logout", methods=["POST"])
+def logout():
+    user, claims = auth.current_session(app.current_request)
+    return auth.logout(user, claims, _body())
+
+
+@app.route("/auth/password", methods=["PUT"])
+def change_password():
+    user = _user()
+    return accounts.change_password(user, _body())
+
+
+@app.route("/auth/me", methods=["DELETE"])
+def delete_account():
+    user = _user()
+    return accounts.delete(user, _body())
+
+
+@app.route("/auth/me/export", methods=["GET"])
+def export_account():
+    user = _user()
+    params = app.current_request.query_params or {}
+    return accounts.export(user, params.get("cursor"))
 
 
 @app.route("/content", methods=["GET"])

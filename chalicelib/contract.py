@@ -30,9 +30,22 @@ INVALID_EMAIL = "Please provide a valid email"
 PASSWORD_TOO_LONG = "password must be at most 72 bytes"
 INVALID_CREDENTIALS = "Invalid credentials"
 
+# Accounts (additions): sessions, passwords, resets, deletion and export.
+LOGGED_OUT = "Logged out"
+EVERYWHERE_NOT_BOOLEAN = "everywhere must be true or false"
+WRONG_PASSWORD = "Password is incorrect"
+MISSING_PASSWORDS = "Please provide currentPassword and newPassword"
+MISSING_PASSWORD = "Please provide your password"
+ACCOUNT_DELETED = "Account deleted"
+INVALID_CURSOR = "Invalid cursor"
+FORGOT_ANSWER = "If that email is registered, a link to reset its password has been sent"
+INVALID_LINK = "This reset link is invalid or has expired"
+MISSING_RESET_FIELDS = "Please provide token and password"
+
 # Limits.
 LOGIN_LOCKED = "Too many login attempts, please try again later"
 TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
+RESETS_REFUSED = "Too many password reset requests, please try again later"
 # A socket's connect_error over the notifier's caps.
 TOO_MANY_SOCKETS_FOR_USER = "Too many sockets for this user"
 TOO_MANY_SOCKETS_FROM_ADDRESS = "Too many sockets from this address"

@@ -40,8 +40,8 @@ def _ensure_indexes(database):
         # The notifier's catch-up: a user's jobs finished since a moment.
         IndexModel([("userId", 1), ("completedAt", 1)]),
     ])
-    # The limits' counters and attempt records clean themselves up.
-    for name in ("generation_quotas", "attempts"):
+    # The limits' counters, attempt records and reset links clean themselves up.
+    for name in ("generation_quotas", "attempts", "password_resets"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)
 
 

@@ -96,26 +96,48 @@ def begin_login(email: str, now: datetime = None):
     or raise a 429 when the window already holds the maximum. The attempt
     counts as a failure unless login_succeeded() clears the record, so
     concurrent guesses cannot get past the limit either."""
+    config = settings.get()
+    _take_recent(_email_key(email), config.login_max_failures,
+                 timedelta(seconds=config.login_lockout_seconds), contract.LOGIN_LOCKED, now)
+
+
+def count_password_reset(source_ip: str, email: str, now: datetime = None):
+    """A reset link asked for, counted per address and per email, whether
+    or not the email is registered, so a refusal reveals nothing either."""
     now = now or clock.now()
     config = settings.get()
-    window = timedelta(seconds=config.login_lockout_seconds)
-    condition, update = _login_attempt(email, now, config)
+    _count_request("reset", source_ip, config.password_resets_per_ip_per_minute, now)
+    _take_recent(_reset_key(email), config.password_resets_per_email_per_hour,
+                 timedelta(hours=1), contract.RESETS_REFUSED, now)
+
+
+def _take_recent(key, maximum, window, message, now):
+    """Record one attempt in the record `key`, or raise a 429 with `message`
+    when `window` already holds `maximum` of them."""
+    now = now or clock.now()
+    condition, update = _recent_attempt(key, maximum, window, now)
     attempts = _attempts()
     if _conditional_upsert(attempts, condition, update):
         return
     record = attempts.find_one_and_update(
-        {"_id": condition["_id"]}, {"$pull": {"failures": {"$lte": now - window}}},
+        {"_id": key}, {"$pull": {"failures": {"$lte": now - window}}},
         return_document=pymongo.ReturnDocument.AFTER)
     if _conditional_upsert(attempts, condition, update):
         return
     failures = sorted((record or {}).get("failures", []))
-    frees = failures[len(failures) - config.login_max_failures] + window \
-        if len(failures) >= config.login_max_failures else now
-    raise _too_many(contract.LOGIN_LOCKED, frees, now)
+    frees = failures[len(failures) - maximum] + window if len(failures) >= maximum else now
+    raise _too_many(message, frees, now)
 
 
 def login_succeeded(email: str):
     _attempts().delete_one({"_id": _email_key(email)})
+
+
+def forget(user_id, email: str):
+    """Drop every limit record of a user being deleted: the generation
+    quota and the attempts counted against the email."""
+    _collection("generation_quotas").delete_one({"_id": user_id})
+    _attempts().delete_many({"_id": {"$in": [_email_key(email), _reset_key(email)]}})
 
 
 def count_login(source_ip: str, now: datetime = None):
@@ -147,10 +169,13 @@ def _request_count(action, source_ip, per_minute, now):
 
 
 def _login_attempt(email, now, config):
-    condition = {"_id": _email_key(email),
-                 f"failures.{config.login_max_failures - 1}": {"$exists": False}}
-    update = {"$push": {"failures": now},
-              "$set": {"expiresAt": now + timedelta(seconds=config.login_lockout_seconds)}}
+    return _recent_attempt(_email_key(email), config.login_max_failures,
+                           timedelta(seconds=config.login_lockout_seconds), now)
+
+
+def _recent_attempt(key, maximum, window, now):
+    condition = {"_id": key, f"failures.{maximum - 1}": {"$exists": False}}
+    update = {"$push": {"failures": now}, "$set": {"expiresAt": now + window}}
     return condition, update
 
 
@@ -158,6 +183,10 @@ def _email_key(email):
     # Beside the per-address counters ("login:…", "register:…"), which an
     # email chosen to look like one must not reach.
     return f"email:{email}"
+
+
+def _reset_key(email):
+    return f"reset-email:{email}"
 
 
 def _conditional_upsert(collection, condition, update) -> bool:

@@ -9,6 +9,8 @@ from chalicelib.threadsafe import once
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.25
+# A control message to the notifiers, on the channel the events use.
+SESSIONS_ENDED = "_sessions_ended"
 
 
 def room(user_id: str) -> str:
@@ -38,16 +40,19 @@ def job_completed(payload: dict) -> bool:
 
 
 def _emit(event: str, payload: dict) -> bool:
+    return _publish(event, payload, payload["userId"], f"job {payload['jobId']}")
+
+
+def _publish(event, data, user_id, about) -> bool:
     config = settings.get()
     if not config.redis_url:
-        log.warning("REDIS_URL is not set; %s for %s not emitted", event, payload["jobId"])
+        log.warning("REDIS_URL is not set; %s for %s not emitted", event, about)
         return False
     try:
-        _emitter(config.redis_url, config.redis_auth_token).emit(
-            event, payload, room=room(payload["userId"]))
+        _emitter(config.redis_url, config.redis_auth_token).emit(event, data, room=room(user_id))
         return True
     except Exception:
-        log.exception("could not emit %s for job %s", event, payload["jobId"])
+        log.exception("could not emit %s for %s", event, about)
         return False
 
 
@@ -77,3 +82,12 @@ class Progress:
             self._working = _emit("job_progress", contract.job_progress(
                 self.job_id, self.user_id, self._text))
         return True
+
+
+def sessions_ended(user_id, session: str = None, generation: int = None) -> bool:
+    """Tell every notifier process to close the user's sockets opened with
+    a token that no longer works: of that `session`, or of a generation
+    older than `generation`, or (neither given) all of them. The notifier
+    acts on it and never relays it to a socket."""
+    data = {"userId": str(user_id), "session": session, "generation": generation}
+    return _publish(SESSIONS_ENDED, data, data["userId"], f"the sessions of user {user_id}")

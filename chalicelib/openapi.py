@@ -7,7 +7,7 @@ import copy
 import functools
 from pathlib import Path
 
-from chalicelib import contract, options, validation
+from chalicelib import accounts, contract, options, validation
 from chalicelib.contract import obj as _object, ref as _ref
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
@@ -89,6 +89,90 @@ def _document() -> dict:
 
 
 def _paths():
+    paths = _contract_and_job_paths()
+    for path, operations in _account_paths().items():
+        paths[path] = {**paths.get(path, {}), **operations}
+    return paths
+
+
+def _account_paths():
+    """Sessions, passwords and the account itself: all additions."""
+    password_guess = _throttled([contract.LOGIN_LOCKED])
+    wrong_password = [contract.WRONG_PASSWORD]
+    return {
+        "/auth/logout": {"post": _added(_operation(
+            "auth", "logout", "End this token's session, or with everywhere all of the "
+            "user's; their sockets are closed",
+            body=_object({"everywhere": {"type": "boolean", "default": False}}, []),
+            optional_body=True,
+            responses={200: _json("Logged out", _message_body(contract.LOGGED_OUT)),
+                       400: _messages([], [contract.EVERYWHERE_NOT_BOOLEAN], body=True)}))},
+        "/auth/password": {"put": _added(_operation(
+            "auth", "changePassword", "Set a new password; every other token ends",
+            body=_object({"currentPassword": _string("currentPassword", 1),
+                          "newPassword": _string("newPassword", 1)},
+                         ["currentPassword", "newPassword"]),
+            responses={200: _json("A fresh token; the others no longer work",
+                                  _ref("Credentials")),
+                       400: _messages([], [contract.MISSING_PASSWORDS,
+                                           *wrong_password, contract.PASSWORD_TOO_LONG,
+                                           *_typed("currentPassword", "newPassword")],
+                                      body=True),
+                       429: password_guess}))},
+        "/auth/forgot-password": {"post": _added(_operation(
+            "auth", "forgotPassword", "Mail a single-use reset link, if the email is "
+            "registered; the same answer either way", public=True,
+            body=_object({"email": _string("email", 1)}, ["email"]),
+            responses={202: _json("Accepted, whether or not the email is registered",
+                                  _message_body(contract.FORGOT_ANSWER)),
+                       400: _messages([], [contract.MISSING_FIELDS, *_typed("email")],
+                                      body=True),
+                       429: _throttled([contract.TOO_MANY_REQUESTS, contract.RESETS_REFUSED])}))},
+        "/auth/reset-password": {"post": _added(_operation(
+            "auth", "resetPassword", "Set the password a mailed link allows, once; every "
+            "other token ends", public=True,
+            body=_object({"token": _string("token", 1), "password": _string("password", 1)},
+                         ["token", "password"]),
+            responses={200: _json("A fresh token", _ref("Credentials")),
+                       400: _messages([], [contract.INVALID_LINK,
+                                           contract.MISSING_RESET_FIELDS,
+                                           contract.PASSWORD_TOO_LONG,
+                                           *_typed("token", "password")], body=True)}))},
+        "/auth/me": {"delete": _added(_operation(
+            "auth", "deleteAccount", "Delete the user, their library, jobs (unfinished ones "
+            "cancelled first) and records; their sockets are closed",
+            body=_object({"password": _string("password", 1)}, ["password"]),
+            responses={200: _json("Deleted", _message_body(contract.ACCOUNT_DELETED)),
+                       400: _messages([], [contract.MISSING_PASSWORD, *wrong_password,
+                                           *_typed("password")], body=True),
+                       429: password_guess}))},
+        "/auth/me/export": {"get": _added(_operation(
+            "auth", "exportAccount", "Everything stored about the user, a page at a time",
+            parameters=[{"name": "cursor", "in": "query", "required": False,
+                         "description": "The previous page's nextCursor",
+                         "schema": _string("cursor")}],
+            responses={200: _json(
+                f"The profile, then the library and the jobs (with their usage) oldest "
+                f"first, about {accounts.EXPORT_PAGE_BYTES // 1_000_000} MB a page",
+                _object({"profile": _ref("Profile"),
+                         "contents": {"type": "array", "items": _ref("Content")},
+                         "jobs": {"type": "array", "items": _ref("Job")},
+                         "nextCursor": {"type": "string", "nullable": True,
+                                        "description": "null on the last page"}},
+                        ["profile", "contents", "jobs", "nextCursor"])),
+                       400: _messages([], [contract.INVALID_CURSOR, *_caps("cursor")])}))},
+    }
+
+
+def _added(operation):
+    return {**operation, "x-addition": True}
+
+
+def _message_body(message):
+    return _object({"message": {"type": "string", "enum": [message]}}, ["message"])
+
+
+def _contract_and_job_paths():
     return {
         "/auth/register": {"post": _operation(
             "auth", "register", "Register new user", public=True,

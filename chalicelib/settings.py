@@ -62,6 +62,9 @@ NUMBERS = {
     "NOTIFIER_MAX_PACKET_BYTES": (4096, 1024, 1000000),
     "NOTIFIER_TRUSTED_PROXIES": (0, 0, 5),
     "CATCH_UPS_PER_USER_PER_MINUTE": (10, 1, 10000),
+    "PASSWORD_RESETS_PER_IP_PER_MINUTE": (10, 1, 1000000),
+    "PASSWORD_RESETS_PER_EMAIL_PER_HOUR": (3, 1, 1000),
+    "PASSWORD_RESET_LINK_SECONDS": (1800, 1, 86400),
 }
 
 
@@ -108,6 +111,12 @@ class Settings:
     notifier_max_packet_bytes: int
     notifier_trusted_proxies: int
     catch_ups_per_user_per_minute: int
+    password_resets_per_ip_per_minute: int
+    password_resets_per_email_per_hour: int
+    password_reset_link_seconds: int
+    mail_from: Optional[str]
+    smtp_url: Optional[str]
+    client_url: str
 
     @property
     def offline_ai(self) -> bool:
@@ -261,6 +270,14 @@ def from_env(env) -> Settings:
         notifier_max_packet_bytes=_number(env, "NOTIFIER_MAX_PACKET_BYTES"),
         notifier_trusted_proxies=_number(env, "NOTIFIER_TRUSTED_PROXIES"),
         catch_ups_per_user_per_minute=_number(env, "CATCH_UPS_PER_USER_PER_MINUTE"),
+        password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE"),
+        password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR"),
+        password_reset_link_seconds=_number(env, "PASSWORD_RESET_LINK_SECONDS"),
+        mail_from=env.get("MAIL_FROM") or None,
+        smtp_url=env.get("SMTP_URL") or None,
+        # Where the web client is, for the links mail carries: the hosted
+        # client's origin unless it is served elsewhere.
+        client_url=(env.get("CLIENT_URL") or cors_origin(env)).rstrip("/"),
     )
 
 

@@ -11,6 +11,8 @@ LIMITS = {
     "name": 100,
     "email": 254,
     "password": 1024,
+    "currentPassword": 1024,
+    "newPassword": 1024,
     "title": 200,
     "type": 50,
     "contentType": 50,
@@ -31,6 +33,8 @@ LIMITS = {
     "platform": 20,
     "note": 500,
     "instruction": 20,
+    "cursor": 200,
+    "token": 200,
 }
 
 

@@ -16,6 +16,9 @@ def main():
     env = {"STAGE": "local", **os.environ}
     if not env.get("JWT_SECRET"):
         env["JWT_SECRET"] = _local_jwt_secret(data)
+    # Reset links open the client this stack serves; mail comes from nobody real.
+    env.setdefault("CLIENT_URL", f"http://localhost:{env.get('PORT') or 5000}")
+    env.setdefault("MAIL_FROM", "AI Content Generator <no-reply@localhost>")
     # uvicorn re-raises SIGTERM once it has shut down; turning it into an
     # exit lets the finally below stop every service this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -7,6 +7,7 @@ import uvicorn
 
 from chalicelib import settings
 from devstack import services
+from devstack.mailbox import Mailbox
 
 log = logging.getLogger("devstack")
 
@@ -18,6 +19,7 @@ class Stack:
         self.env = env
         self.started = []
         self.poller = None
+        self.mail_folder = data_dir / "mail"
 
     def serve(self):
         topology = local_topology(self.env)
@@ -27,7 +29,8 @@ class Stack:
         ensure_queues(topology)
         if any(service.name == "sqs" for service in self.started):
             resend_unfinished()
-        asgi = build_asgi()
+        mailbox = any(service.name == Mailbox.name for service in self.started)
+        asgi = build_asgi(self.mail_folder if mailbox else None)
         from devstack.aws.poller import Poller
         self.poller = Poller.for_app(topology)
         self.poller.start()
@@ -54,6 +57,7 @@ class Stack:
             ("MONGODB_URI", lambda: services.start_mongo(str(self.data_dir / "mongodb"), logs)),
             ("REDIS_URL", lambda: services.start_redis(logs)),
             ("SQS_ENDPOINT_URL", lambda: services.start_sqs(logs)),
+            ("SMTP_URL", lambda: Mailbox(self.mail_folder).start()),
         ]
         started = {}
         for variable, start in wanted:
@@ -113,12 +117,15 @@ def ensure_queues(topology):
     topology.ensure_queues(queue.client())
 
 
-def build_asgi():
-    """REST and Socket.IO on one port: /socket.io/ to the notifier, the rest to the API."""
+def build_asgi(mail_folder=None):
+    """REST and Socket.IO on one port: /socket.io/ to the notifier, the rest to
+    the API; with `mail_folder`, the local mailbox's page too."""
     from pathlib import Path
 
     from app import app
+    from devstack import mailbox
     from devstack.aws.api_gateway.in_process import ChaliceGateway
     from notifier.server import asgi_app
     web = Path(__file__).resolve().parent.parent / "web"
-    return asgi_app(ChaliceGateway(app, static_dir=web if web.is_dir() else None))
+    gateway = ChaliceGateway(app, static_dir=web if web.is_dir() else None)
+    return asgi_app(mailbox.asgi(mail_folder, gateway) if mail_folder else gateway)

@@ -10,6 +10,8 @@ import time
 import socketio
 from redis import asyncio as aioredis
 
+from chalicelib import notify
+
 log = logging.getLogger("notifier.relay")
 
 # python-socketio's own loop backs off to a minute; a notifier whose sockets
@@ -18,11 +20,23 @@ MAX_RETRY_SECONDS = 8
 
 
 class Relay(socketio.AsyncRedisManager):
-    def __init__(self, url, on_restored, redis_options=None):
+    def __init__(self, url, on_restored, on_sessions_ended, redis_options=None):
         """`on_restored(lost_at)`: called once the subscription is back after
-        a loss, with the time.time() at which it was lost."""
+        a loss, with the time.time() at which it was lost.
+        `on_sessions_ended(data)`: awaited for notify.sessions_ended's
+        control message, which no socket is sent."""
         super().__init__(url, logger=log, redis_options=redis_options)
         self.on_restored = on_restored
+        self.on_sessions_ended = on_sessions_ended
+
+    async def _handle_emit(self, message):
+        if message.get("event") == notify.SESSIONS_ENDED:
+            # The emitter sends an event's arguments as a list.
+            arguments = message.get("data")
+            data = arguments[0] if isinstance(arguments, list) and arguments else arguments
+            await self.on_sessions_ended(data if isinstance(data, dict) else {})
+        else:
+            await super()._handle_emit(message)
 
     async def _listen(self):
         lost_at, retry_in = None, 1

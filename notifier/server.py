@@ -36,8 +36,18 @@ def create_server(async_mode) -> socketio.AsyncServer:
         since = datetime.fromtimestamp(lost_at - LOSS_MARGIN_SECONDS, timezone.utc)
         server.start_background_task(_catch_up_everyone, server, dict(users), since)
 
+    # Each socket's session and token generation, to close those a logout,
+    # a new password or a deleted account ends.
+    sessions = {}
+
+    async def sessions_ended(data):
+        for sid, user_id in list(users.items()):
+            if user_id == data.get("userId") and _ended(sessions.get(sid), data):
+                log.info("socket %s: its session ended; disconnecting", sid)
+                await server.disconnect(sid)
+
     redis_options = {"password": config.redis_auth_token}
-    relay = Relay(config.redis_url, restored, redis_options=redis_options)
+    relay = Relay(config.redis_url, restored, sessions_ended, redis_options=redis_options)
     # The contract's client sends a handshake and pongs, never an event, so
     # packets are capped far below Engine.IO's 1 MB.
     server = guard.HeldServer(config.notifier_connect_timeout_seconds, async_mode=async_mode,
@@ -59,16 +69,17 @@ def create_server(async_mode) -> socketio.AsyncServer:
         if not per_address.take(address):
             _refuse(contract.TOO_MANY_SOCKETS_FROM_ADDRESS)
         try:
-            user_id, expires_at = await _authenticate(data)
+            user_id, claims = await _authenticate(data)
             if not per_user.take(user_id):
                 _refuse(contract.TOO_MANY_SOCKETS_FOR_USER)
         except BaseException:
             per_address.release(address)
             raise
         users[sid], addresses[sid] = user_id, address
+        sessions[sid] = (auth.session_of(claims), claims.get("gen", 0))
         await server.enter_room(sid, notify.room(user_id))
         expiries[sid] = asyncio.get_running_loop().call_later(
-            max(0.0, expires_at - time.time()),
+            max(0.0, claims["exp"] - time.time()),
             lambda: asyncio.ensure_future(server.disconnect(sid)))
         log.info("socket %s connected for user %s", sid, user_id)
         since = _since(data)
@@ -83,6 +94,7 @@ def create_server(async_mode) -> socketio.AsyncServer:
         if sid in users:
             per_user.release(users.pop(sid))
             per_address.release(addresses.pop(sid))
+        sessions.pop(sid, None)
         expiry = expiries.pop(sid, None)
         if expiry:
             expiry.cancel()
@@ -99,8 +111,8 @@ def _allowed_origin(origin, environ):
 
 
 async def _authenticate(data):
-    """The user id the handshake's `auth.token` proves, and when the token
-    expires; refuses the socket otherwise, which the client sees as
+    """The user id the handshake's `auth.token` proves, and the token's
+    claims; refuses the socket otherwise, which the client sees as
     `connect_error` with the message."""
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
@@ -113,7 +125,18 @@ async def _authenticate(data):
         return _refuse(error.body["message"])
     if user is None:
         return _refuse(contract.USER_NOT_FOUND)
-    return str(user["_id"]), claims["exp"]
+    return str(user["_id"]), claims
+
+
+def _ended(session, data) -> bool:
+    """Whether notify.sessions_ended's `data` ends a socket's (session, generation)."""
+    if session is None:
+        return False
+    if data.get("session") is not None:
+        return session[0] == data["session"]
+    if data.get("generation") is not None:
+        return session[1] < data["generation"]
+    return True
 
 
 def _since(data):

@@ -70,7 +70,8 @@ def stack_env(backing, openrouter):
     # minute; the per-address caps are tested on stacks of their own.
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
             "LOG_LEVEL": "INFO", "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "100000",
-            "REGISTRATIONS_PER_IP_PER_MINUTE": "100000"}
+            "REGISTRATIONS_PER_IP_PER_MINUTE": "100000",
+            "PASSWORD_RESETS_PER_IP_PER_MINUTE": "100000"}
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,10 @@ def test_register_returns_201_with_id_name_email_and_token(api):
 
 def test_token_is_hs256_with_id_iat_and_thirty_day_exp(api, user):
     header = json.loads(base64.urlsafe_b64decode(user["token"].split(".")[0] + "=="))
-    claims = jwt.decode(user["token"], JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(user["token"], JWT_SECRET, algorithms=["HS256"], audience="test")
     assert header["alg"] == "HS256"
-    assert set(claims) == {"id", "iat", "exp"}
+    # The contract's claims, and the additions that make it revocable.
+    assert set(claims) == {"id", "iat", "exp", "gen", "sid", "aud"}
     assert claims["id"] == user["_id"]
     assert claims["exp"] - claims["iat"] == 30 * 24 * 3600
     assert abs(claims["iat"] - time.time()) < 60

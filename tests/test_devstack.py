@@ -43,7 +43,7 @@ def test_run_starts_every_service_and_stops_them_all(bare_env, tmp_path, stop_si
     stack.stop(stop_signal)
     log = stack.log()
     ports = started_ports(log)
-    assert len(ports) == 3, log
+    assert len(ports) == 4, log  # MongoDB, Redis, SQS and SMTP
     assert user["token"] not in log
     assert [port for port in ports if is_listening(port)] == []
     assert stack.process.returncode == 0

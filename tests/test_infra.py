@@ -231,6 +231,10 @@ def policy_actions(resources, function):
             for action in statement["Action"]}
 
 
+SES_IDENTITY = {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+                           "identity/${MailIdentity}"}
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_iam_resources_are_the_stacks_own(resources, function):
     for statement in statements(resources, function):
@@ -240,6 +244,8 @@ def test_iam_resources_are_the_stacks_own(resources, function):
             assert resource == "*"
         elif "Fn::GetAtt" in resource:
             assert resource["Fn::GetAtt"][0] in resources
+        elif statement["Action"] == ["ses:SendEmail"]:
+            assert resource == SES_IDENTITY
         else:
             assert resource == {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:"
                                            "${AWS::AccountId}:log-group:/aws/lambda/"
@@ -251,6 +257,17 @@ def test_the_api_may_only_send_to_the_job_queue(resources):
     assert {a for a in actions if a.startswith("sqs:")} == {"sqs:GetQueueUrl", "sqs:SendMessage"}
     assert actions["sqs:SendMessage"] == {"Fn::GetAtt": ["JobsQueue", "Arn"]}
     assert not any(a.startswith(("ec2:", "s3:", "dynamodb:")) for a in actions)
+
+
+def test_the_api_may_send_mail_only_as_the_mail_identity(resources):
+    actions = policy_actions(resources, "APIHandler")
+    assert {a for a in actions if a.startswith("ses:")} == {"ses:SendEmail"}
+    assert actions["ses:SendEmail"] == SES_IDENTITY
+
+
+def test_the_api_sends_mail_from_the_mail_from_parameter(resources):
+    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["MAIL_FROM"] == {"Ref": "MailFrom"}
 
 
 def test_the_worker_may_only_consume_the_job_queue(resources):

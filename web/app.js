@@ -1,5 +1,6 @@
 // The web client: the contract's implementation checklist, in one page.
 // This module wires the page's forms to the modules that do the work.
+import { resetLinkToken, showReset, wireAccount } from "./account.js";
 import { request, token, whenUnauthorized } from "./api.js";
 import { typeOptions } from "./content-types.js";
 import { $, submitting } from "./dom.js";
@@ -21,7 +22,7 @@ function onSubmit(selector, action) {
 whenUnauthorized(() => logout("Your session has ended. Please log in again."));
 
 document.querySelectorAll("select.content-types").forEach((select) => typeOptions(select));
-$("#logout").addEventListener("click", () => logout());
+wireAccount();
 
 onSubmit("#login-form", async (fields) => signedIn(await request("POST", "/auth/login", fields)));
 onSubmit("#register-form", async (fields) =>
@@ -52,7 +53,9 @@ $("#search").addEventListener("input", (event) => {
   state.searchTimer = setTimeout(() => loadLibrary(event.target.value.trim()), 250);
 });
 
-if (token.get()) {
+if (resetLinkToken()) {
+  showReset(resetLinkToken());
+} else if (token.get()) {
   request("GET", "/auth/me").then(showApp).catch(() => logout());
 } else {
   showAuth();

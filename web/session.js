@@ -16,6 +16,7 @@ export function showAuth(notice) {
   $("#library").replaceChildren();
   $("#voices").replaceChildren();
   $("#app-view").hidden = true;
+  $("#account-view").hidden = true;
   $("#session").hidden = true;
   $("#auth-view").hidden = false;
   $("#auth-notice").hidden = !notice;

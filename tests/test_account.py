@@ -1,0 +1,184 @@
+"""A user's own account: a new password, deleting the account, and taking
+out everything stored about it."""
+import time
+
+import pytest
+
+from chalicelib import db
+from tests.support.jobs import submit, unique, wait_until_finished
+from tests.support.listener import Listener
+from tests.support.sessions import CLOSE_SECONDS, closed_within, login, refused
+
+
+def change(api, user, new="new-password-456", current=None):
+    return api.put("/auth/password", token=user["token"],
+                   json={"currentPassword": current or user["password"], "newPassword": new})
+
+
+def create_item(api, user, title="An item", body="Some text"):
+    response = api.post("/content", token=user["token"],
+                        json={"title": title, "type": "Blog Post Outline", "body": body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def export_everything(api, user):
+    pages, cursor = [], None
+    while True:
+        response = api.get("/auth/me/export", token=user["token"],
+                           params={"cursor": cursor} if cursor else None)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        cursor = pages[-1]["nextCursor"]
+        if cursor is None:
+            return pages
+
+
+def test_a_password_change_answers_fresh_credentials(api, user):
+    response = change(api, user)
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["_id", "name", "email", "token"]
+    assert (body["_id"], body["email"]) == (user["_id"], user["email"])
+    assert api.get("/auth/me", token=body["token"]).status_code == 200
+
+
+def test_a_password_change_ends_every_other_token(api, user):
+    other = login(api, user)
+    change(api, user)
+    assert [refused(api, token) for token in (user["token"], other)] == [True, True]
+
+
+def test_after_a_password_change_only_the_new_password_logs_in(api, user):
+    change(api, user, new="brand-new-password")
+    old = api.post("/auth/login", json={"email": user["email"], "password": user["password"]})
+    new = api.post("/auth/login", json={"email": user["email"],
+                                        "password": "brand-new-password"})
+    assert (old.status_code, old.json()) == (401, {"message": "Invalid credentials"})
+    assert new.status_code == 200
+
+
+def test_a_password_change_with_a_wrong_current_password_is_400_and_changes_nothing(api, user):
+    response = change(api, user, current="not-the-password")
+    assert response.status_code == 400
+    assert response.json() == {"message": "Password is incorrect"}
+    assert api.get("/auth/me", token=user["token"]).status_code == 200
+
+
+def test_a_password_change_without_both_fields_is_400(api, user):
+    response = api.put("/auth/password", token=user["token"], json={"newPassword": "x"})
+    assert response.status_code == 400
+    assert response.json() == {"message": "Please provide currentPassword and newPassword"}
+
+
+def test_a_password_change_closes_the_sockets_of_the_old_tokens(stack, api, user):
+    listener = Listener(stack.url, user["token"]).connect()
+    try:
+        change(api, user)
+        assert closed_within(listener, CLOSE_SECONDS)
+    finally:
+        listener.close()
+
+
+def test_deleting_the_account_with_a_wrong_password_is_400_and_deletes_nothing(api, user):
+    response = api.delete("/auth/me", token=user["token"], json={"password": "wrong"})
+    assert response.status_code == 400
+    assert response.json() == {"message": "Password is incorrect"}
+    assert api.get("/auth/me", token=user["token"]).status_code == 200
+
+
+def test_deleting_the_account_answers_200_and_ends_its_tokens(api, user):
+    response = api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    assert response.status_code == 200
+    assert response.json() == {"message": "Account deleted"}
+    me = api.get("/auth/me", token=user["token"])
+    assert (me.status_code, me.json()) == (401, {"message": "User not found"})
+
+
+def test_a_deleted_account_leaves_no_document_of_its_own_in_any_collection(api, user,
+                                                                            other_user):
+    create_item(api, user)
+    wait_until_finished(api, user, submit(api, user, unique("Deleted soon"))["jobId"])
+    api.post("/auth/login", json={"email": user["email"], "password": "a wrong guess"})
+    api.post("/auth/forgot-password", json={"email": user["email"]})
+    api.post("/auth/logout", token=login(api, user))
+    api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    database = db.get()
+    left = [(name, document["_id"]) for name in database.list_collection_names()
+            for document in database[name].find()
+            if user["_id"] in repr(document) or user["email"] in repr(document)]
+    assert left == []
+
+
+def test_deleting_the_account_leaves_other_users_data(api, user, other_user):
+    item = create_item(api, other_user)
+    api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    listed = api.get("/content", token=other_user["token"]).json()
+    assert [entry["_id"] for entry in listed] == [item["_id"]]
+
+
+def test_a_queued_job_of_a_deleted_account_makes_no_ai_call(api, user, openrouter):
+    prompt = unique("Never generated")
+    submit(api, user, prompt)
+    api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    # The stack's generation delay is 2 s; the message arrives and finds no job.
+    time.sleep(5)
+    assert openrouter.calls_for(prompt) == []
+
+
+def test_the_email_of_a_deleted_account_can_register_again_at_once(api, user):
+    api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    response = api.post("/auth/register", json={"name": "Again", "email": user["email"],
+                                                "password": "another-one"})
+    assert response.status_code == 201
+
+
+def test_deleting_the_account_closes_its_sockets(stack, api, user):
+    listener = Listener(stack.url, user["token"]).connect()
+    try:
+        api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+        assert closed_within(listener, CLOSE_SECONDS)
+    finally:
+        listener.close()
+
+
+def test_the_export_holds_every_item_and_job_of_the_user_and_nothing_of_another(
+        api, user, other_user):
+    items = [create_item(api, user, title=f"Item {n}")["_id"] for n in range(3)]
+    job = submit(api, user, unique("Exported"))["jobId"]
+    wait_until_finished(api, user, job)
+    create_item(api, other_user)
+    submit(api, other_user, unique("Not exported"))
+    pages = export_everything(api, user)
+    assert [item["_id"] for page in pages for item in page["contents"]] == items
+    assert [entry["jobId"] for page in pages for entry in page["jobs"]] == [job]
+
+
+def test_the_exported_jobs_carry_their_usage(api, user):
+    job = submit(api, user, unique("With usage"))["jobId"]
+    finished = wait_until_finished(api, user, job)
+    exported = export_everything(api, user)[0]["jobs"][0]
+    assert exported["usage"] == finished["usage"]
+
+
+def test_the_exported_profile_has_no_password(api, user):
+    profile = export_everything(api, user)[0]["profile"]
+    assert set(profile) == {"_id", "name", "email", "status", "__v", "createdAt",
+                            "updatedAt"}
+    assert profile["email"] == user["email"]
+
+
+def test_a_large_library_is_exported_in_pages_that_together_hold_all_of_it(api, user):
+    items = [create_item(api, user, title=f"Big {n}", body="x" * 99_000)["_id"]
+             for n in range(12)]
+    pages = export_everything(api, user)
+    assert len(pages) == 2
+    assert [item["_id"] for page in pages for item in page["contents"]] == items
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "am9iczpub3BlCg", "x" * 201])
+def test_an_export_with_an_invalid_cursor_is_400(api, user, cursor):
+    response = api.get("/auth/me/export", token=user["token"], params={"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["message"] in ("Invalid cursor", "cursor must be at most 200 "
+                                                             "characters")

@@ -6,7 +6,7 @@ import logging
 
 import pymongo
 
-from chalicelib import (auth, clock, content, contract, db, jobs, lifecycle, limits, notify,
+from chalicelib import (auth, clock, contract, db, lifecycle, limits, notify,
                         validation)
 from chalicelib.errors import ApiError
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 # of JSON, so a page stays far below a Lambda response's 6 MB whatever the
 # size of one item (a body is at most 100,000 characters).
 EXPORT_PAGE_BYTES = 1_000_000
-EXPORT_SECTIONS = ("contents", "jobs")
+EXPORT_SECTIONS = ("contents", "jobs", "voices")
 
 
 def change_password(user: dict, body: dict) -> dict:
@@ -47,6 +47,7 @@ def delete(user: dict, body: dict) -> dict:
         lifecycle.cancel(job["jobId"], user["_id"])
     database.jobs.delete_many({"userId": user["_id"]})
     database.contents.delete_many({"userId": user["_id"]})
+    database.voices.delete_many({"userId": user["_id"]})
     limits.forget(user["_id"], user["email"])
     database.password_resets.delete_many({"userId": user["_id"]})
     notify.sessions_ended(user["_id"])
@@ -59,8 +60,9 @@ def export(user: dict, cursor=None) -> dict:
     library and the jobs (with their usage), oldest first. `nextCursor`
     names the next page; null on the last."""
     section, after = _position(cursor)
-    page = {"profile": _profile(user), "contents": [], "jobs": [], "nextCursor": None}
-    views = {"contents": content.public, "jobs": jobs.document}
+    page = {"profile": _profile(user), "contents": [], "jobs": [], "voices": [],
+            "nextCursor": None}
+    views = {"contents": contract.CONTENT, "jobs": contract.JOB, "voices": contract.VOICE}
     size = 0
     for name in EXPORT_SECTIONS[EXPORT_SECTIONS.index(section):]:
         condition = {"userId": user["_id"]}

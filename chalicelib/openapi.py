@@ -152,14 +152,15 @@ def _account_paths():
                          "description": "The previous page's nextCursor",
                          "schema": _string("cursor")}],
             responses={200: _json(
-                f"The profile, then the library and the jobs (with their usage) oldest "
+                f"The profile, then the library, the jobs (with their usage) and the voices oldest "
                 f"first, about {accounts.EXPORT_PAGE_BYTES // 1_000_000} MB a page",
                 _object({"profile": _ref("Profile"),
                          "contents": {"type": "array", "items": _ref("Content")},
                          "jobs": {"type": "array", "items": _ref("Job")},
+                         "voices": {"type": "array", "items": _ref("Voice")},
                          "nextCursor": {"type": "string", "nullable": True,
                                         "description": "null on the last page"}},
-                        ["profile", "contents", "jobs", "nextCursor"])),
+                        ["profile", "contents", "jobs", "voices", "nextCursor"])),
                        400: _messages([], [contract.INVALID_CURSOR, *_caps("cursor")])}))},
     }
 

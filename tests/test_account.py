@@ -98,6 +98,7 @@ def test_deleting_the_account_answers_200_and_ends_its_tokens(api, user):
 def test_a_deleted_account_leaves_no_document_of_its_own_in_any_collection(api, user,
                                                                             other_user):
     create_item(api, user)
+    api.post("/voices", token=user["token"], json={"name": "Mine", "description": "Dry"})
     wait_until_finished(api, user, submit(api, user, unique("Deleted soon"))["jobId"])
     api.post("/auth/login", json={"email": user["email"], "password": "a wrong guess"})
     api.post("/auth/forgot-password", json={"email": user["email"]})
@@ -182,3 +183,10 @@ def test_an_export_with_an_invalid_cursor_is_400(api, user, cursor):
     assert response.status_code == 400
     assert response.json()["message"] in ("Invalid cursor", "cursor must be at most 200 "
                                                              "characters")
+
+
+def test_the_export_holds_the_users_voices_and_nothing_of_another(api, user, other_user):
+    voice = api.post("/voices", token=user["token"], json={"name": "Mine"}).json()
+    api.post("/voices", token=other_user["token"], json={"name": "Theirs"})
+    pages = export_everything(api, user)
+    assert [entry["_id"] for page in pages for entry in page["voices"]] == [voice["_id"]]

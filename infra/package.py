@@ -41,7 +41,7 @@ def package(stage: str, cors_origin: str = None) -> Path:
     sam = out / "sam.yaml"
     template = yaml.safe_load(sam.read_text())
     name_the_origin_parameter(template, origin)
-    send_every_method_to_the_api(template)
+    send_every_method_to_the_api(template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"])
     route_the_api_through_the_distribution(template)
     sam.write_text(yaml.safe_dump(template, sort_keys=False))
     return sam
@@ -77,11 +77,11 @@ def name_the_origin_parameter(template, origin):
                     parameters[PREFLIGHT_ORIGIN] = {"Fn::Sub": "'${CorsOrigin}'"}
 
 
-def send_every_method_to_the_api(template):
+def send_every_method_to_the_api(definition):
     """API Gateway answers a method a path lacks with its own 404, where the
-    app answers 405 `Method not allowed`: each path sends any other method to
-    the API function too."""
-    for path in template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"].values():
+    app answers 405 `Method not allowed`: each path of the DefinitionBody
+    sends any other method to the API function too."""
+    for path in definition["paths"].values():
         proxy = next(operation for operation in path.values()
                      if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy")
         path["x-amazon-apigateway-any-method"] = copy.deepcopy(proxy)

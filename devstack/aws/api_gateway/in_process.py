@@ -1,34 +1,30 @@
 """The in-process backend of the API Gateway emulation, for `make run`: an
-ASGI app that turns HTTP requests into the events the Chalice app receives
-in Lambda, on a thread pool so slow requests (bcrypt, MongoDB) do not hold
-up others."""
+ASGI app in front of the Chalice app in this process, called as Lambda
+calls it. Its routes and preflights are the DefinitionBody `chalice
+package` generates from the same app, its Gateway Responses the template's;
+requests are answered on a thread pool so slow ones (bcrypt, MongoDB) do
+not hold up others, and paths no route has are the web client's files."""
 import asyncio
 import json
 import mimetypes
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
-from chalice.config import Config
-from chalice.local import LambdaEventConverter, LocalGateway, LocalGatewayException
+from chalice.deploy.swagger import TemplatedSwaggerGenerator
+from chalice.local import LambdaContext
 
 from chalicelib import contract, settings
 from chalicelib.errors import MAX_BODY_BYTES
-from devstack.aws.api_gateway import http_response
+from devstack.aws.api_gateway import RestApi
+from infra.package import merge_template, send_every_method_to_the_api
+from infra.topology import Resolver, resources_of_type
 
+ROOT = Path(__file__).resolve().parents[3]
 # The web client's security headers, written once for every host of it
 # (here, and the CDN's response headers policy in AWS).
-WEB_HEADERS = json.loads(
-    (Path(__file__).resolve().parents[3] / "infra" / "web-headers.json").read_text())
-
-
-# The ASGI path is decoded, and Chalice's route matcher parses it as a URL
-# again: a decoded "?" or "#" in an id would cut the path short (POST
-# /generate-content/a%3F/save would match GET /generate-content/{job_id}),
-# and a decoded tab or line break is dropped by urlparse (PUT /voices/%0A
-# would become PUT /voices, a 405, where API Gateway passes the id on).
-URL_SYNTAX = str.maketrans({"%": "%25", "?": "%3F", "#": "%23", "\t": "%09", "\n": "%0A",
-                            "\r": "%0D"})
+WEB_HEADERS = json.loads((ROOT / "infra" / "web-headers.json").read_text())
+TIMEOUT_MS = 30_000
 
 
 class ChaliceGateway:
@@ -36,11 +32,19 @@ class ChaliceGateway:
     # few threads per core more only contend for it (measured on 2 cores: 32
     # threads cost 1.72 CPU-ms per GET /content, 8 cost 1.67, 4 cost 1.59).
     def __init__(self, chalice_app, static_dir: Path = None, threads=8):
-        config = Config.create(chalice_stage="local", app_name=chalice_app.app_name,
-                               lambda_timeout=30)
-        self._gateway = LocalGateway(chalice_app, config)
-        self._peer = _PeerAddress(self._gateway.event_converter)
-        self._gateway.event_converter = self._peer
+        config = settings.get()
+        definition = TemplatedSwaggerGenerator().generate_swagger(chalice_app)
+        send_every_method_to_the_api(definition)
+        template = merge_template(config.stage)
+        responses = {resource["Properties"]["ResponseType"]: resource["Properties"]
+                     for resource in resources_of_type(
+                         template, "AWS::ApiGateway::GatewayResponse").values()}
+        resolve = Resolver(template, {"CorsOrigin": config.cors_origin})
+
+        def invoke(event):
+            return chalice_app(event, LambdaContext(chalice_app.app_name, 256, TIMEOUT_MS))
+
+        self.api = RestApi(definition, config.stage, resolve, responses, invoke, prefix="")
         self._static_dir = static_dir.resolve() if static_dir else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="api")
 
@@ -52,34 +56,28 @@ class ChaliceGateway:
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(send, 413, {"message": contract.BODY_TOO_LARGE})
+            await _send(send, 413, json.dumps({"message": contract.BODY_TOO_LARGE}).encode(),
+                        [("content-type", "application/json"),
+                         ("access-control-allow-origin", settings.get().cors_origin)])
             return
-        path = scope["path"].translate(URL_SYNTAX)
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        peer = (scope.get("client") or (LambdaEventConverter.LOCAL_SOURCE_IP,))[0]
-        loop = asyncio.get_running_loop()
-        try:
-            response = await loop.run_in_executor(
-                self._pool, self._handle, peer, scope["method"], path, headers, body)
-        except LocalGatewayException:
-            await self._not_an_api_route(scope, send)
-            return
-        await _send_lambda_response(send, response)
-
-    def _handle(self, peer, method, path, headers, body):
-        self._peer.address = peer
-        return self._gateway.handle_request(method, path, headers, body)
-
-    async def _not_an_api_route(self, scope, send):
-        static = self._static_file(scope["path"]) if scope["method"] in ("GET", "HEAD") else None
-        if static is None:
-            await _send(send, 404, {"message": contract.NOT_FOUND})
-            return
-        kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
-        await _send_raw(send, 200, static.read_bytes(),
+        method, path = scope["method"], scope["path"]
+        static = (self._static_file(path) if method in ("GET", "HEAD")
+                  and self.api.route(path) is None else None)
+        if static is not None:
+            kind = mimetypes.guess_type(static.name)[0] or "application/octet-stream"
+            await _send(send, 200, static.read_bytes(),
                         [("content-type", kind), *WEB_HEADERS.items()])
+            return
+        # API Gateway routes the path as sent: an encoded "?" stays in its segment.
+        raw_path = scope.get("raw_path")
+        raw_path = raw_path.decode("latin-1") if raw_path else quote(path)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        peer = (scope.get("client") or ("127.0.0.1",))[0]
+        status, response_headers, payload = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.api.answer, method, raw_path,
+            scope["query_string"].decode("latin-1"), headers, body, peer)
+        await _send(send, status, payload,
+                    [(name.lower(), value) for name, value in response_headers])
 
     def _static_file(self, path):
         if self._static_dir is None:
@@ -89,22 +87,6 @@ class ChaliceGateway:
         if self._static_dir not in candidate.parents or not candidate.is_file():
             return None
         return candidate
-
-
-class _PeerAddress(threading.local):
-    """Wraps LocalGateway's event converter, which names 127.0.0.1 as every
-    request's source, to name the socket's peer instead, as API Gateway does
-    in `requestContext.identity.sourceIp`. Per thread, as each request is
-    handled on a thread of its own."""
-
-    def __init__(self, converter):
-        self._converter = converter
-        self.address = LambdaEventConverter.LOCAL_SOURCE_IP
-
-    def create_lambda_event(self, *args, **kwargs):
-        event = self._converter.create_lambda_event(*args, **kwargs)
-        event["requestContext"]["identity"]["sourceIp"] = self.address
-        return event
 
 
 async def _read_body(receive):
@@ -133,18 +115,7 @@ async def _lifespan(receive, send):
             return
 
 
-async def _send_lambda_response(send, response):
-    status, headers, body = http_response(response)
-    await _send_raw(send, status, body, [(name.lower(), value) for name, value in headers])
-
-
-async def _send(send, status, payload):
-    headers = [("content-type", "application/json"),
-               ("access-control-allow-origin", settings.get().cors_origin)]
-    await _send_raw(send, status, json.dumps(payload, separators=(",", ":")).encode(), headers)
-
-
-async def _send_raw(send, status, body, headers):
+async def _send(send, status, body, headers):
     encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers
                if k != "content-length"]
     encoded.append((b"content-length", str(len(body)).encode()))

@@ -4,6 +4,7 @@ the files it copies before installing, its code copied as it copies it, no
 user site-packages and no PYTHON* variables from this machine) and run with
 the task definition's environment and secrets from the packaged template.
 Where a Docker engine answers, the real image is built and run as well."""
+import dataclasses
 import hashlib
 import shlex
 import shutil
@@ -18,7 +19,7 @@ import requests
 import socketio
 import yaml
 
-from chalicelib import auth, notify
+from chalicelib import auth, notify, settings
 from devstack import services
 from devstack.aws import harness
 from infra.topology import Topology
@@ -218,15 +219,21 @@ def image(request, packaged, backing, logs, tmp_path_factory):
     port = services.free_port()
     try:
         running.start(environment, port)
-        yield {"url": f"http://127.0.0.1:{port}", "redis": cache}
+        yield {"url": f"http://127.0.0.1:{port}", "redis": cache, "stage": environment["STAGE"]}
     finally:
         running.stop()
         cache.stop()
 
 
-def _user():
-    return auth.register({"name": "Image", "email": f"image-{uuid.uuid4().hex}@example.com",
-                          "password": "password123"}, "127.0.0.1")
+def _user(image):
+    """A user whose token is of the task's stage, as its API would issue it."""
+    current = settings.get()
+    settings.use(dataclasses.replace(current, stage=image["stage"]))
+    try:
+        return auth.register({"name": "Image", "email": f"image-{uuid.uuid4().hex}@example.com",
+                              "password": "password123"}, "127.0.0.1")
+    finally:
+        settings.use(current)
 
 
 def test_the_image_answers_its_health_check(image):
@@ -238,7 +245,7 @@ def test_the_image_accepts_a_socket_from_the_stage_origin(image):
     client = socketio.Client(reconnection=False,
                              websocket_extra_options={"origin": DEPLOYED_ORIGIN})
     try:
-        client.connect(image["url"], auth={"token": _user()["token"]},
+        client.connect(image["url"], auth={"token": _user(image)["token"]},
                        transports=["websocket"], wait_timeout=5)
         assert client.connected
     finally:
@@ -246,7 +253,7 @@ def test_the_image_accepts_a_socket_from_the_stage_origin(image):
 
 
 def test_the_image_relays_an_event_published_through_redis(image):
-    user = _user()
+    user = _user(image)
     listener = Listener(image["url"], user["token"]).connect()
     payload = {"jobId": str(uuid.uuid4()), "userId": user["_id"], "status": "completed",
                "generatedContent": "From Redis"}

@@ -127,7 +127,7 @@ def test_logout_clears_the_token_and_closes_the_socket(new_page):
     page = new_page()
     register(page)
     page.locator("#socket-state", has_text="live").wait_for()
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     page.locator("#login-form").wait_for()
     assert page.evaluate("localStorage.getItem('access_token')") is None
 

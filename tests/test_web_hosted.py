@@ -35,7 +35,8 @@ def site(packaged, backing, openrouter, logs, tmp_path_factory):
         packaged["dev"], work,
         parameters={"CorsOrigin": origin, "JobsQueueName": "hosted-jobs",
                     "DeadLetterQueueName": "hosted-dlq", "GenerationDelaySeconds": "2",
-                    "OpenRouterBaseUrl": openrouter.url},
+                    "OpenRouterBaseUrl": openrouter.url, "MailIdentity": "example.test",
+                    "MailFrom": "no-reply@example.test"},
         secrets={"JWT_SECRET": JWT_SECRET, "MONGODB_URI": backing["mongo"].url,
                  "OPENROUTER_API_KEY": API_KEY, "REDIS_AUTH_TOKEN": REDIS_AUTH_TOKEN},
         sqs_url=backing["sqs"].url, redis_port=cache.port)

@@ -58,7 +58,7 @@ def _stored(password):
 def main():
     config = settings.get()
     uvicorn.run(asgi_app(ChaliceGateway(app)), host=config.host, port=config.port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, proxy_headers=False)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ class Stack:
         print(f"API and Socket.IO on http://localhost:{config.port}", flush=True)
         uvicorn.run(asgi, host=config.host, port=config.port,
                     log_level=config.log_level.lower(), access_log=False,
+                    # The peer is the client: a forwarded header is the client's to forge.
+                    proxy_headers=False,
                     timeout_graceful_shutdown=3)
 
     def stop(self):

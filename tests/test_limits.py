@@ -332,6 +332,16 @@ def test_an_address_is_capped_by_its_peer_address_not_x_forwarded_for(capped_sta
     assert other[0] == 401
 
 
+def test_x_forwarded_for_from_loopback_itself_does_not_dodge_the_cap(capped_stack):
+    """uvicorn trusts forwarded headers from 127.0.0.1 unless told not to."""
+    at_the_start_of_a_minute()
+    statuses = [post_from(capped_stack, "127.0.0.1", "/auth/login",
+                          {"email": "someone@example.com", "password": "wrong"},
+                          {"X-Forwarded-For": f"203.0.113.{n}",
+                           "Forwarded": f"for=203.0.113.{n}"})[0] for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_registrations_are_capped_per_address(capped_stack):
     at_the_start_of_a_minute()
     statuses = [post_from(capped_stack, "127.0.0.4", "/auth/register",

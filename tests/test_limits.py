@@ -333,10 +333,12 @@ def test_an_address_is_capped_by_its_peer_address_not_x_forwarded_for(capped_sta
 
 
 def test_x_forwarded_for_from_loopback_itself_does_not_dodge_the_cap(capped_stack):
-    """uvicorn trusts forwarded headers from 127.0.0.1 unless told not to."""
+    """uvicorn trusts forwarded headers from 127.0.0.1 unless told not to.
+    An email of its own, so the other test's failures do not lock it."""
     at_the_start_of_a_minute()
+    email = f"forwarded-{uuid.uuid4()}@example.com"
     statuses = [post_from(capped_stack, "127.0.0.1", "/auth/login",
-                          {"email": "someone@example.com", "password": "wrong"},
+                          {"email": email, "password": "wrong"},
                           {"X-Forwarded-For": f"203.0.113.{n}",
                            "Forwarded": f"for=203.0.113.{n}"})[0] for n in range(4)]
     assert statuses == [401, 401, 401, 429]

@@ -397,9 +397,10 @@ def _options_schema():
     def listed(item, most):
         return {"type": "array", "maxItems": most, "items": _string(item)}
 
-    only = {name: " or ".join(kind.name for kind in contract.CONTENT_TYPES.values()
-                              if name in kind.options) + " only"
-            for name in contract.option_names() if name not in contract.COMMON_OPTIONS}
+    kinds = {name: [kind.name for kind in contract.CONTENT_TYPES.values()
+                    if name in kind.options]
+             for name in contract.option_names() if name not in contract.COMMON_OPTIONS}
+    only = {name: " or ".join(names) + " only" for name, names in kinds.items()}
     properties = {
         "tone": {**_string("tone"), "x-named": list(contract.TONES),
                  "description": "One of " + ", ".join(contract.TONES) + ", or free text"},
@@ -419,6 +420,8 @@ def _options_schema():
                                   for key, (name, limit) in contract.PLATFORMS.items()},
                      "description": only["platform"] + "; the caption is cut at a word to "
                                                         "the platform's limit"}}
+    for name, names in kinds.items():
+        properties[name]["x-content-types"] = names
     return {**_object(properties, []), "additionalProperties": False, "x-addition": True}
 
 

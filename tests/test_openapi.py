@@ -77,6 +77,14 @@ def test_contract_rows_are_described_with_their_messages(document):
             "message"]["enum"]
 
 
+def test_an_option_of_some_content_types_names_them(document):
+    options = document["components"]["schemas"]["Options"]["properties"]
+    assert {name: option["x-content-types"] for name, option in options.items()
+            if "x-content-types" in option} == {
+        "productName": ["Product Description"], "features": ["Product Description"],
+        "platform": ["Social Media Caption"]}
+
+
 def test_openapi_json_is_served_without_a_token(api):
     response = api.get("/openapi.json")
     assert response.status_code == 200

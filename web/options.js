@@ -7,10 +7,6 @@ import { voiceOptions } from "./voices.js";
 
 const schema = apiDocument.then((document) => document.components.schemas.Options.properties);
 const LISTS = ["keywords", "features"];
-const ONLY_FOR = {
-  productName: "Product Description", features: "Product Description",
-  platform: "Social Media Caption",
-};
 const storageKey = (type) => `options:${type}`;
 
 export async function buildOptions() {
@@ -41,7 +37,7 @@ export async function buildOptions() {
           el("option", { value }, `${name} (${characters.toLocaleString("en")} characters)`)))));
   box.dataset.words = JSON.stringify(properties.length["x-words"]);
   voiceOptions(box.querySelector("[name=voiceId]"));
-  showFor(currentType());
+  await showFor(currentType());
 }
 
 export function platformLimits() {
@@ -53,11 +49,12 @@ function currentType() {
 }
 
 // Only the options a content type takes are shown, with its remembered values.
-export function showFor(type) {
+export async function showFor(type) {
+  const properties = await schema;
   const box = $("#options");
   for (const label of box.querySelectorAll("[data-option]")) {
-    const only = ONLY_FOR[label.dataset.option];
-    label.hidden = Boolean(only) && only !== type;
+    const only = properties[label.dataset.option]?.["x-content-types"];
+    label.hidden = Boolean(only) && !only.includes(type);
   }
   const saved = JSON.parse(localStorage.getItem(storageKey(type)) || "{}");
   for (const field of box.querySelectorAll("[name]")) {

@@ -7,7 +7,6 @@ import time
 import uuid
 from datetime import timedelta
 
-import boto3
 import pymongo
 import pytest
 import redis
@@ -15,7 +14,7 @@ import socketio
 import yaml
 from bson import ObjectId
 
-from chalicelib import clock, queue
+from chalicelib import clock
 from devstack import services
 from devstack.aws.harness import Deployment
 from tests.support import DEPLOYED_ORIGIN
@@ -46,10 +45,9 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
                     "MailFrom": "no-reply@example.test"},
         secrets={"JWT_SECRET": JWT_SECRET, "MONGODB_URI": mongo.url,
                  "OPENROUTER_API_KEY": API_KEY, "REDIS_AUTH_TOKEN": REDIS_AUTH_TOKEN},
-        sqs_url=backing["sqs"].url, redis_port=cache.port,
-        timeouts={"Worker": WORKER_TIMEOUT_SECONDS})
+        redis_port=cache.port, timeouts={"Worker": WORKER_TIMEOUT_SECONDS})
     try:
-        deployment.start(queue.client())
+        deployment.start()
     except Exception:
         mongo.stop()
         cache.stop()
@@ -65,7 +63,7 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
 LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "TZ",
-                    "AWS_ENDPOINT_URL_SQS", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
+                    "AWS_ENDPOINT_URL", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
 
 
 @pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])
@@ -210,7 +208,7 @@ def test_a_worker_past_its_timeout_is_stopped_and_its_job_ends_in_the_dead_lette
         # the worker's timeout, until the queue's receives run out.
         deployed["mongo"].stop()
         deadline = time.monotonic() + 60
-        while _dead_letters() == 0:
+        while _dead_letters(deployed) == 0:
             assert time.monotonic() < deadline, "the message never reached the dead-letter queue"
             time.sleep(0.5)
         deployed["mongo"] = services.start_mongo(deployed["storage"], logs,
@@ -229,9 +227,8 @@ def _jobs(deployed):
     return pymongo.MongoClient(deployed["mongo"].url, tz_aware=True).ai_content.jobs
 
 
-def _dead_letters():
-    client = boto3.client("sqs", endpoint_url=queue.client().meta.endpoint_url,
-                          region_name="us-east-1")
+def _dead_letters(deployed):
+    client = deployed["deployment"].account.client("sqs")
     url = client.get_queue_url(QueueName="deployed-dlq")["QueueUrl"]
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     return (int(attributes["ApproximateNumberOfMessages"])

@@ -3,6 +3,8 @@ functions' bundle with exactly the environment the template gives them,
 API Gateway's answers from the template, the event sources and schedule it
 describes, and the notifier with its task definition's environment; over
 real MongoDB, Redis (with an AUTH token) and SQS servers."""
+import json
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -180,14 +182,8 @@ def test_the_sweeper_on_its_schedule_resends_a_stranded_job(deployed, openrouter
     api = deployed["api"]
     user = api.register()
     prompt = unique("Stranded in the deployed shape")
-    job_id = str(uuid.uuid4())
-    moment = clock.now()
     # As if the API died between storing the job and sending its message.
-    _jobs(deployed).insert_one({
-        "jobId": job_id, "userId": ObjectId(user["_id"]), "prompt": prompt,
-        "contentType": "Social Media Caption", "status": "queued",
-        "scheduledFor": moment - timedelta(hours=1), "createdAt": moment,
-        "updatedAt": moment, "__v": 0})
+    job_id = _stored_job(deployed, user, prompt, "queued", -timedelta(hours=1))
     job = wait_for_status(api, user, job_id, {"completed", "failed"})
     assert job["status"] == "completed"
     assert len(openrouter.calls_for(prompt)) == 1
@@ -221,6 +217,79 @@ def test_a_worker_past_its_timeout_is_stopped_and_its_job_ends_in_the_dead_lette
         "failed", "The job could not be processed because of a system error")
     job = api.get(f"/generate-content/{queued['jobId']}", token=user["token"]).json()
     assert job["status"] == "error"
+
+
+def test_a_message_before_its_job_is_due_is_put_back_until_then(deployed, openrouter):
+    api = deployed["api"]
+    user = api.register()
+    prompt = unique("Early in the deployed shape")
+    job_id = _stored_job(deployed, user, prompt, "queued", timedelta(seconds=2))
+    # As a duplicate send would: the message arrives before its job is due.
+    _send(deployed, "deployed-jobs", job_id)
+    job = wait_for_status(api, user, job_id, {"completed", "failed"})
+    assert job["status"] == "completed"
+    assert len(openrouter.calls_for(prompt)) == 1
+
+
+def test_a_dead_letter_whose_job_is_held_is_put_back_until_the_claim_runs_out(deployed):
+    api = deployed["api"]
+    user = api.register()
+    job_id = _stored_job(deployed, user, unique("Held in the deployed shape"), "processing",
+                         timedelta(0), claimExpiresAt=clock.now() + timedelta(seconds=2),
+                         claimToken="a-worker-that-died")
+    _send(deployed, "deployed-dlq", job_id)
+    job = wait_for_status(api, user, job_id, {"error"})
+    assert (job["status"], job["error"]) == (
+        "error", "The job could not be processed because of a system error")
+
+
+def test_a_reset_link_is_mailed_through_ses_from_the_stages_address(deployed):
+    api = deployed["api"]
+    user = api.register()
+    forgot = api.post("/auth/forgot-password", json={"email": user["email"]})
+    mail = [message for message in deployed["deployment"].account.sent_mail()
+            if message["destinations"]["ToAddresses"] == [user["email"]]]
+    token = re.search(r"#reset=([\w-]+)", mail[0]["body"]).group(1)
+    reset = api.post("/auth/reset-password",
+                     json={"token": token, "password": "reset-password-789"})
+    assert forgot.status_code == 202
+    assert (len(mail), mail[0]["source"]) == (1, "no-reply@example.test")
+    assert reset.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])
+def test_each_functions_output_reaches_its_log_group(deployed, name):
+    deployment = deployed["deployment"]
+    function = deployment.functions[name]
+    events = deployment.account.client("logs").filter_log_events(
+        logGroupName=function.log_group)["events"]
+    assert events
+
+
+def test_no_call_a_role_made_was_refused(deployed):
+    """Last: what the module's tests made the roles do. A call a role's
+    policy lacks is an AccessDenied the code may log and swallow (a
+    postponement, a mail, a log line) as it would in AWS; here it fails."""
+    refused = [decision for decision in deployed["deployment"].account.decisions()
+               if not decision["allowed"]]
+    assert refused == []
+
+
+def _stored_job(deployed, user, prompt, status, due_in, **fields):
+    job_id = str(uuid.uuid4())
+    moment = clock.now()
+    _jobs(deployed).insert_one({
+        "jobId": job_id, "userId": ObjectId(user["_id"]), "prompt": prompt,
+        "contentType": "Social Media Caption", "status": status,
+        "scheduledFor": moment + due_in, "createdAt": moment, "updatedAt": moment,
+        "__v": 0, **fields})
+    return job_id
+
+
+def _send(deployed, queue_name, job_id):
+    sqs = deployed["deployment"].account.client("sqs")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                     MessageBody=json.dumps({"jobId": job_id}))
 
 
 def _jobs(deployed):

@@ -34,7 +34,8 @@ class Consumer:
 class Resolver:
     """Evaluates the intrinsics the templates use (Ref, Fn::GetAtt, Fn::Sub
     and secret references) against parameters, the pseudo parameters and
-    what `attribute(logical_id, name)` says about resources."""
+    what `attribute(logical_id, name)` says about resources; `condition`
+    evaluates the template's Conditions."""
 
     def __init__(self, template, parameters=None, attribute=None, secrets=None,
                  region="us-east-1", account="000000000000", stack="local"):
@@ -50,6 +51,7 @@ class Resolver:
                                 "AWS::URLSuffix": "amazonaws.com"})
         self.attribute = attribute
         self.secrets = secrets or {}
+        self.conditions = template.get("Conditions", {})
 
     def __call__(self, node):
         if isinstance(node, list):
@@ -66,6 +68,25 @@ class Resolver:
             return re.sub(r"\$\{([\w:.]+)\}", lambda match: self._sub(match.group(1)),
                           self(node["Fn::Sub"]))
         return {key: self(value) for key, value in node.items()}
+
+    def condition(self, name) -> bool:
+        """Whether the condition `name` holds; no condition (None) always does."""
+        return name is None or self._holds(self.conditions[name])
+
+    def _holds(self, node):
+        (function, arguments), = node.items()
+        if function == "Condition":
+            return self.condition(arguments)
+        if function == "Fn::Equals":
+            first, second = self(arguments)
+            return str(first) == str(second)
+        if function == "Fn::Not":
+            return not self._holds(arguments[0])
+        if function == "Fn::And":
+            return all(self._holds(argument) for argument in arguments)
+        if function == "Fn::Or":
+            return any(self._holds(argument) for argument in arguments)
+        raise TemplateError(f"unsupported condition function {function}")
 
     def _ref(self, name):
         if name in self.parameters:

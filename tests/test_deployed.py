@@ -3,11 +3,12 @@ functions' bundle with exactly the environment the template gives them,
 API Gateway's answers from the template, the event sources and schedule it
 describes, and the notifier with its task definition's environment; over
 real MongoDB, Redis (with an AUTH token) and SQS servers."""
+import json
+import re
 import time
 import uuid
 from datetime import timedelta
 
-import boto3
 import pymongo
 import pytest
 import redis
@@ -15,7 +16,7 @@ import socketio
 import yaml
 from bson import ObjectId
 
-from chalicelib import clock, queue
+from chalicelib import clock
 from devstack import services
 from devstack.aws.harness import Deployment
 from tests.support import DEPLOYED_ORIGIN
@@ -46,10 +47,9 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
                     "MailFrom": "no-reply@example.test"},
         secrets={"JWT_SECRET": JWT_SECRET, "MONGODB_URI": mongo.url,
                  "OPENROUTER_API_KEY": API_KEY, "REDIS_AUTH_TOKEN": REDIS_AUTH_TOKEN},
-        sqs_url=backing["sqs"].url, redis_port=cache.port,
-        timeouts={"Worker": WORKER_TIMEOUT_SECONDS})
+        redis_port=cache.port, timeouts={"Worker": WORKER_TIMEOUT_SECONDS})
     try:
-        deployment.start(queue.client())
+        deployment.start()
     except Exception:
         mongo.stop()
         cache.stop()
@@ -65,7 +65,7 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
 LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                     "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME",
                     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "LAMBDA_TASK_ROOT", "TZ",
-                    "AWS_ENDPOINT_URL_SQS", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
+                    "AWS_ENDPOINT_URL", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"}
 
 
 @pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])
@@ -182,14 +182,8 @@ def test_the_sweeper_on_its_schedule_resends_a_stranded_job(deployed, openrouter
     api = deployed["api"]
     user = api.register()
     prompt = unique("Stranded in the deployed shape")
-    job_id = str(uuid.uuid4())
-    moment = clock.now()
     # As if the API died between storing the job and sending its message.
-    _jobs(deployed).insert_one({
-        "jobId": job_id, "userId": ObjectId(user["_id"]), "prompt": prompt,
-        "contentType": "Social Media Caption", "status": "queued",
-        "scheduledFor": moment - timedelta(hours=1), "createdAt": moment,
-        "updatedAt": moment, "__v": 0})
+    job_id = _stored_job(deployed, user, prompt, "queued", -timedelta(hours=1))
     job = wait_for_status(api, user, job_id, {"completed", "failed"})
     assert job["status"] == "completed"
     assert len(openrouter.calls_for(prompt)) == 1
@@ -210,7 +204,7 @@ def test_a_worker_past_its_timeout_is_stopped_and_its_job_ends_in_the_dead_lette
         # the worker's timeout, until the queue's receives run out.
         deployed["mongo"].stop()
         deadline = time.monotonic() + 60
-        while _dead_letters() == 0:
+        while _dead_letters(deployed) == 0:
             assert time.monotonic() < deadline, "the message never reached the dead-letter queue"
             time.sleep(0.5)
         deployed["mongo"] = services.start_mongo(deployed["storage"], logs,
@@ -225,13 +219,85 @@ def test_a_worker_past_its_timeout_is_stopped_and_its_job_ends_in_the_dead_lette
     assert job["status"] == "error"
 
 
+def test_a_message_before_its_job_is_due_is_put_back_until_then(deployed, openrouter):
+    api = deployed["api"]
+    user = api.register()
+    prompt = unique("Early in the deployed shape")
+    job_id = _stored_job(deployed, user, prompt, "queued", timedelta(seconds=2))
+    # As a duplicate send would: the message arrives before its job is due.
+    _send(deployed, "deployed-jobs", job_id)
+    job = wait_for_status(api, user, job_id, {"completed", "failed"})
+    assert job["status"] == "completed"
+    assert len(openrouter.calls_for(prompt)) == 1
+
+
+def test_a_dead_letter_whose_job_is_held_is_put_back_until_the_claim_runs_out(deployed):
+    api = deployed["api"]
+    user = api.register()
+    job_id = _stored_job(deployed, user, unique("Held in the deployed shape"), "processing",
+                         timedelta(0), claimExpiresAt=clock.now() + timedelta(seconds=2),
+                         claimToken="a-worker-that-died")
+    _send(deployed, "deployed-dlq", job_id)
+    job = wait_for_status(api, user, job_id, {"error"})
+    assert (job["status"], job["error"]) == (
+        "error", "The job could not be processed because of a system error")
+
+
+def test_a_reset_link_is_mailed_through_ses_from_the_stages_address(deployed):
+    api = deployed["api"]
+    user = api.register()
+    forgot = api.post("/auth/forgot-password", json={"email": user["email"]})
+    mail = [message for message in deployed["deployment"].account.sent_mail()
+            if message["destinations"]["ToAddresses"] == [user["email"]]]
+    token = re.search(r"#reset=([\w-]+)", mail[0]["body"]).group(1)
+    reset = api.post("/auth/reset-password",
+                     json={"token": token, "password": "reset-password-789"})
+    assert forgot.status_code == 202
+    assert (len(mail), mail[0]["source"]) == (1, "no-reply@example.test")
+    assert reset.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["APIHandler", "Worker", "DeadLetters", "Sweeper"])
+def test_each_functions_output_reaches_its_log_group(deployed, name):
+    deployment = deployed["deployment"]
+    function = deployment.functions[name]
+    events = deployment.account.client("logs").filter_log_events(
+        logGroupName=function.log_group)["events"]
+    assert events
+
+
+def test_no_call_a_role_made_was_refused(deployed):
+    """Last: what the module's tests made the roles do. A call a role's
+    policy lacks is an AccessDenied the code may log and swallow (a
+    postponement, a mail, a log line) as it would in AWS; here it fails."""
+    refused = [decision for decision in deployed["deployment"].account.decisions()
+               if not decision["allowed"]]
+    assert refused == []
+
+
+def _stored_job(deployed, user, prompt, status, due_in, **fields):
+    job_id = str(uuid.uuid4())
+    moment = clock.now()
+    _jobs(deployed).insert_one({
+        "jobId": job_id, "userId": ObjectId(user["_id"]), "prompt": prompt,
+        "contentType": "Social Media Caption", "status": status,
+        "scheduledFor": moment + due_in, "createdAt": moment, "updatedAt": moment,
+        "__v": 0, **fields})
+    return job_id
+
+
+def _send(deployed, queue_name, job_id):
+    sqs = deployed["deployment"].account.client("sqs")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                     MessageBody=json.dumps({"jobId": job_id}))
+
+
 def _jobs(deployed):
     return pymongo.MongoClient(deployed["mongo"].url, tz_aware=True).ai_content.jobs
 
 
-def _dead_letters():
-    client = boto3.client("sqs", endpoint_url=queue.client().meta.endpoint_url,
-                          region_name="us-east-1")
+def _dead_letters(deployed):
+    client = deployed["deployment"].account.client("sqs")
     url = client.get_queue_url(QueueName="deployed-dlq")["QueueUrl"]
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     return (int(attributes["ApproximateNumberOfMessages"])

@@ -11,7 +11,6 @@ import redis
 import requests
 import yaml
 
-from chalicelib import queue
 from devstack import services
 from devstack.aws.cloudfront import Distribution
 from infra import publish_web
@@ -39,10 +38,10 @@ def site(packaged, backing, openrouter, logs, tmp_path_factory):
                     "MailFrom": "no-reply@example.test"},
         secrets={"JWT_SECRET": JWT_SECRET, "MONGODB_URI": backing["mongo"].url,
                  "OPENROUTER_API_KEY": API_KEY, "REDIS_AUTH_TOKEN": REDIS_AUTH_TOKEN},
-        sqs_url=backing["sqs"].url, redis_port=cache.port)
+        redis_port=cache.port)
     distribution = None
     try:
-        deployment.start(queue.client())
+        deployment.start()
         gateway = urlsplit(deployment.url)
         bucket = {key: (body, kind, cache_control) for key, body, kind, cache_control
                   in publish_web.files(origin)}

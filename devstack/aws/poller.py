@@ -17,11 +17,14 @@ RECEIVE_TIMEOUT_SECONDS = 60
 
 
 class Poller:
-    def __init__(self, consumers, sweeper=None, sweep_interval=300):
+    def __init__(self, consumers, sweeper=None, sweep_interval=300, sqs=None):
         """`consumers`: (queue URL, handler(event, context), topology.Consumer),
         polled by as many threads as its maximum concurrency; `sweeper`: a
-        scheduled handler(event, context) run every `sweep_interval` s."""
+        scheduled handler(event, context) run every `sweep_interval` s;
+        `sqs(consumer)`: the SQS client a consumer polls with (in AWS, its
+        function's role), chalicelib's own if not given."""
         self._stop = threading.Event()
+        self._sqs = sqs or (lambda source: queue.client(read_timeout=RECEIVE_TIMEOUT_SECONDS))
         self._threads = [threading.Thread(target=self._loop, args=(url, handler, source),
                                           daemon=True)
                          for url, handler, source in consumers
@@ -50,9 +53,13 @@ class Poller:
             thread.join(timeout=WAIT_SECONDS + WORKER_TIMEOUT_SECONDS)
 
     def _loop(self, url, handler, source):
+        sqs, arn = self._sqs(source), None
         while not self._stop.is_set():
             try:
-                self.poll_once(url, handler, source)
+                # As a mapping reads its queue's attributes when it is created.
+                arn = arn or sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                self.poll_once(url, handler, source, sqs, arn)
             except Exception:
                 log.exception("polling %s failed; retrying", url)
                 self._stop.wait(1)
@@ -67,8 +74,7 @@ class Poller:
             if self._stop.wait(interval):
                 return
 
-    def poll_once(self, url, handler, source):
-        sqs = queue.client(read_timeout=RECEIVE_TIMEOUT_SECONDS)
+    def poll_once(self, url, handler, source, sqs, arn):
         # SQS gives at most ten messages a receive; larger batches need a
         # batching window, which the topology does not use.
         messages = sqs.receive_message(
@@ -77,7 +83,7 @@ class Poller:
             AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
         if not messages:
             return
-        records = [_record(message, url) for message in messages]
+        records = [_record(message, url, arn) for message in messages]
         context = LambdaContext("worker", 256, max_runtime_ms=WORKER_TIMEOUT_SECONDS * 1000)
         try:
             result = handler({"Records": records}, context)
@@ -95,7 +101,8 @@ class Poller:
             sqs.delete_message_batch(QueueUrl=url, Entries=done)
 
 
-def _record(message, url):
+def _record(message, url, arn=None):
+    region = queue.client().meta.region_name
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
@@ -104,9 +111,9 @@ def _record(message, url):
         "messageAttributes": message.get("MessageAttributes", {}),
         "md5OfBody": message.get("MD5OfBody"),
         "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:{}:000000000000:{}".format(
-            queue.client().meta.region_name, url.rsplit("/", 1)[-1]),
-        "awsRegion": queue.client().meta.region_name,
+        "eventSourceARN": arn or "arn:aws:sqs:{}:000000000000:{}".format(
+            region, url.rsplit("/", 1)[-1]),
+        "awsRegion": region,
     }
 
 

@@ -65,6 +65,8 @@ def run(stack, ai):
     print(f"caps: {ADDRESS_CAP} jobs per address a day, {SERVICE_CAP} for the service; "
           "per user 5 active and 100 a day (the defaults)")
     legitimate = register(stack, LEGITIMATE, "legitimate")
+    alone = legitimate_user(stack, legitimate, None)
+    report_legitimate("alone, before the flood", alone)
     flood = Flood(stack)
     accounts = [register(stack, ATTACKER, f"flood-{n}") for n in range(ACCOUNTS)]
     user_jobs = []
@@ -78,7 +80,7 @@ def run(stack, ai):
     stop.set()
     legitimate_thread.join()
     report_flood("phase 1: one address, 50 accounts", flood, phase_one)
-    report_legitimate(stack, legitimate, user_jobs)
+    report_legitimate("during phase 1", user_jobs)
 
     spread = Flood(stack)
     spread_accounts = [(address, register(stack, address, f"spread-{address}-{n}"))
@@ -87,14 +89,13 @@ def run(stack, ai):
     spread.run([pair for pair in spread_accounts for _ in range(TRIES_PER_ACCOUNT)])
     report_flood(f"phase 2: {len(SPREAD_ADDRESSES)} more addresses, "
                  f"{len(spread_accounts)} accounts", spread, time.monotonic() - started)
-    accepted = flood.accepted() + spread.accepted()
-    print(f"both phases: {accepted} jobs accepted; the service's cap is {SERVICE_CAP}")
     late = legitimate_user(stack, legitimate, None, jobs=1)
     print(f"legitimate user after phase 2: {late[0]['status']} {late[0]['message']!r}")
-    calls = wait_for_calls(ai, accepted + len([job for job in user_jobs
-                                               if job["status"] == 202]))
-    print(f"AI calls at the fake OpenRouter: {calls}; jobs accepted (both phases and the "
-          f"legitimate user's): {accepted + sum(job['status'] == 202 for job in user_jobs)}")
+    accepted = flood.accepted() + spread.accepted() + sum(
+        job["status"] == 202 for job in [*alone, *user_jobs, *late])
+    calls = wait_for_calls(ai, accepted)
+    print(f"jobs accepted in all: {accepted} (the service's cap: {SERVICE_CAP}); "
+          f"AI calls at the fake OpenRouter: {calls}")
 
 
 class Flood:
@@ -174,9 +175,9 @@ def report_flood(label, flood, seconds):
         print(f"  {count:5d} x {limit}")
 
 
-def report_legitimate(stack, user, jobs):
+def report_legitimate(label, jobs):
     accepted = [job for job in jobs if job["status"] == 202]
-    print(f"legitimate user at {LEGITIMATE} during phase 1: {len(accepted)} of {len(jobs)} "
+    print(f"legitimate user at {LEGITIMATE} {label}: {len(accepted)} of {len(jobs)} "
           f"accepted; other answers {[job['message'] for job in jobs if job['status'] != 202]}")
     if accepted:
         submits = [job["submit"] for job in accepted]

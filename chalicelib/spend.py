@@ -56,21 +56,25 @@ def reserve(user_id, source_ip: str, now: datetime, slots: int, cost: float) -> 
     config = settings.get()
     day, month = _day(now), _month(now)
     record = {"day": day.isoformat(), "month": month.isoformat(), "reserved": cost}
-    takes = [_count(_address_key(source_ip, day), slots, config.max_jobs_per_address_per_day,
-                    _next_day(day)),
+    per_address = config.max_jobs_per_address_per_day
+    per_user = config.max_cost_per_user_per_month
+    takes = [_count(_address_key(source_ip, day), slots, per_address, _next_day(day),
+                    lambda frees: contract.address_limit_reached(per_address, frees)),
              _count(_service_jobs_key(day), slots, config.max_service_jobs_per_day,
-                    _next_day(day)),
+                    _next_day(day), contract.service_jobs_limit_reached),
              _cost(_service_cost_key(day), cost, config.max_service_cost_per_day,
-                   _next_day(day)),
-             _cost(_user_cost_key(user_id, month), cost, config.max_cost_per_user_per_month,
-                   _next_month(month))]
+                   _next_day(day), contract.service_cost_limit_reached),
+             _cost(_user_cost_key(user_id, month), cost, per_user, _next_month(month),
+                   lambda frees: contract.monthly_cost_limit_reached(per_user, frees))]
     # A second try tells a counter with no room from two first submits of a
     # window racing to create its document.
     for _ in range(2):
         refused = _take_all(takes)
         if refused is None:
             return record
-    raise _refusal(refused, now, config)
+    metrics.throttled("spend")
+    message = refused.message(clock.iso(refused.ends))
+    raise errors.too_many(message, refused.ends, now)
 
 
 def release(record: dict, user_id, source_ip: str, slots: int):
@@ -147,24 +151,28 @@ def _cost_changes(record, user_id, delta):
 
 
 class _Take:
-    """One counter's conditional increment, and what its refusal says."""
+    """One counter's conditional increment, and what its refusal says:
+    `message(resets_at)`."""
 
-    def __init__(self, key, field, step, room, ends, fits):
+    def __init__(self, key, field, step, room, ends, fits, message):
         self.key, self.field, self.step, self.ends, self.fits = key, field, step, ends, fits
+        self.message = message
         self.write = pymongo.UpdateOne(
             {"_id": key, field: room},
             {"$inc": {field: step}, "$setOnInsert": {"expiresAt": ends + SETTLE_MARGIN}},
             upsert=True)
 
 
-def _count(key, slots, maximum, ends):
+def _count(key, slots, maximum, ends, message):
     # An upsert that creates the document ignores the condition, hence `fits`.
-    return _Take(key, "count", slots, {"$lte": maximum - slots}, ends, slots <= maximum)
+    return _Take(key, "count", slots, {"$lte": maximum - slots}, ends, slots <= maximum,
+                 message)
 
 
-def _cost(key, cost, maximum, ends):
+def _cost(key, cost, maximum, ends, message):
     room = {"$lte": maximum - cost} if cost else {"$lt": maximum}
-    return _Take(key, "cost", cost, room, ends, cost <= maximum if cost else maximum > 0)
+    return _Take(key, "cost", cost, room, ends, cost <= maximum if cost else maximum > 0,
+                 message)
 
 
 def _take_all(takes):
@@ -187,21 +195,6 @@ def _take_all(takes):
                                                {"$inc": {take.field: -take.step}})
                              for take in taken])
     return takes[refused["index"]]
-
-
-def _refusal(refused, now, config):
-    frees = clock.iso(refused.ends)
-    kind = refused.key.split(":", 1)[0]
-    message = {
-        "address-jobs": lambda: contract.address_limit_reached(
-            config.max_jobs_per_address_per_day, frees),
-        "service-jobs": lambda: contract.service_jobs_limit_reached(frees),
-        "service-cost": lambda: contract.service_cost_limit_reached(frees),
-        "user-cost": lambda: contract.monthly_cost_limit_reached(
-            config.max_cost_per_user_per_month, frees),
-    }[kind]()
-    metrics.throttled("spend")
-    return errors.too_many(message, refused.ends, now)
 
 
 def _address_key(source_ip, day):

@@ -130,13 +130,13 @@ def delete_voice(voice_id):
 @app.route("/generate-content", methods=["POST"])
 def generate_content():
     user = _user()
-    return Response(jobs.submit(user, _body()), status_code=202)
+    return Response(jobs.submit(user, _body(), _source_ip()), status_code=202)
 
 
 @app.route("/usage", methods=["GET"])
 def usage():
     user = _user()
-    return {**limits.usage(user["_id"]), "month": jobs.usage_totals(user)}
+    return {**limits.usage(user["_id"], _source_ip()), "month": jobs.usage_totals(user)}
 
 
 @app.route("/generate-content", methods=["GET"])
@@ -158,13 +158,13 @@ def save_job(job_id):
 
 @app.route("/generate-content/{job_id}/regenerate", methods=["POST"])
 def regenerate_job(job_id):
-    return Response(jobs.regenerate(_user(), job_id), status_code=202)
+    return Response(jobs.regenerate(_user(), job_id, _source_ip()), status_code=202)
 
 
 @app.route("/content/{content_id}/rewrite", methods=["POST"])
 def rewrite_content(content_id):
     user = _user()
-    return Response(jobs.rewrite(user, content_id, _body()), status_code=202)
+    return Response(jobs.rewrite(user, content_id, _body(), _source_ip()), status_code=202)
 
 
 @app.route("/generate-content/{job_id}/cancel", methods=["POST"])

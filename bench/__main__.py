@@ -3,7 +3,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("cold_start", "api_load", "revocation", "worker", "notifier", "limits", "options",
-              "chaos", "streaming", "llama_server", "capacity")
+              "chaos", "streaming", "llama_server", "capacity", "abuse")
 
 
 def main(names):

@@ -20,7 +20,8 @@ ENV = {"STAGE": "local", "LOG_LEVEL": "WARNING", "MONGODB_URI": "", "REDIS_URL":
        # No job comes due during the run, so no worker competes for the cores.
        "GENERATION_DELAY_SECONDS": "900",
        "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
-       "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000"}
+       "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000",
+       "MAX_JOBS_PER_ADDRESS_PER_DAY": "10000000"}
 JOB = {"prompt": "Benchmark prompt", "contentType": "Social Media Caption"}
 
 

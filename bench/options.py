@@ -23,7 +23,7 @@ OPTIONS = {"tone": "friendly", "length": "medium", "language": "French",
 def main():
     with tempfile.TemporaryDirectory() as scratch:
         env = {**ENV, "DATA_DIR": scratch, "MAX_ACTIVE_JOBS_PER_USER": "1000",
-               "MAX_JOBS_PER_DAY": "100000"}
+               "MAX_JOBS_PER_DAY": "100000", "MAX_JOBS_PER_ADDRESS_PER_DAY": "10000000"}
         stack = StackProcess(env, Path(scratch) / "stack.log").start()
         try:
             report(measure(stack.url))

@@ -6,8 +6,8 @@ import logging
 
 import pymongo
 
-from chalicelib import (auth, clock, contract, db, lifecycle, limits, notify,
-                        validation)
+from chalicelib import (auth, clock, contract, db, lifecycle, limits, lockout, notify,
+                        spend, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def delete(user: dict, body: dict) -> dict:
     database.contents.delete_many({"userId": user["_id"]})
     database.voices.delete_many({"userId": user["_id"]})
     limits.forget(user["_id"], user["email"])
+    lockout.forget(user["_id"], user["email"])
+    spend.forget(user["_id"])
     database.password_resets.delete_many({"userId": user["_id"]})
     notify.sessions_ended(user["_id"])
     log.info("user %s: account deleted", user["_id"])

@@ -14,7 +14,7 @@ import jwt
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, contract, db, limits, logs, notify, settings, validation
+from chalicelib import clock, contract, db, limits, lockout, logs, notify, settings, validation
 from chalicelib.errors import ApiError
 from chalicelib.threadsafe import once
 
@@ -57,7 +57,7 @@ def login(body: dict, source_ip: str) -> dict:
         raise
     email = fields["email"].strip().lower()
     # Known and unknown emails alike, so a lockout reveals nothing either.
-    limits.reserve_login(source_ip, email)
+    attempt = lockout.reserve_login(source_ip, email)
     user = db.get().users.find_one({"email": email})
     # Check a password even for an unknown email, so timing does not reveal
     # which emails are registered.
@@ -65,19 +65,19 @@ def login(body: dict, source_ip: str) -> dict:
     password_matches = _matches(fields["password"], stored)
     if not password_matches or user is None or user.get("status") != "active":
         raise ApiError(401, contract.INVALID_CREDENTIALS)
-    limits.login_succeeded(email)
+    lockout.login_succeeded(email, source_ip, attempt)
     return credentials(user)
 
 
 def confirm_password(user: dict, password: str):
     """A signed-in user's password, asked again before a change that cannot
-    be undone; guesses count against the email as failed logins do, so a
-    stolen token cannot be used to find the password."""
-    limits.begin_login(user["email"])
+    be undone; guesses are counted per user, so a stolen token cannot be
+    used to find the password."""
+    lockout.begin_password_check(user["_id"])
     stored = db.get().users.find_one({"_id": user["_id"]}, {"password": 1})
     if stored is None or not _matches(password, stored["password"]):
         raise ApiError(400, contract.WRONG_PASSWORD)
-    limits.login_succeeded(user["email"])
+    lockout.password_check_succeeded(user["_id"])
 
 
 def profile(user: dict) -> dict:

@@ -50,8 +50,13 @@ RESETS_REFUSED = "Too many password reset requests, please try again later"
 TOO_MANY_SOCKETS_FOR_USER = "Too many sockets for this user"
 TOO_MANY_SOCKETS_FROM_ADDRESS = "Too many sockets from this address"
 _LIMIT_REACHED = "generation limit reached: "
+# The service's spend limits (issue 21): per address and for the whole
+# service per day, AI cost per user per month; each names its limit and
+# when it resets.
+_SPEND_LIMIT_REACHED = "spending limit reached: "
 # What every generation limit's message matches.
-GENERATION_LIMITED = f"^(Active|Daily) {_LIMIT_REACHED}"
+GENERATION_LIMITED = (f"^((Active|Daily) {_LIMIT_REACHED}|(Address|Service) daily "
+                      f"{_LIMIT_REACHED}|(Service daily|Monthly) {_SPEND_LIMIT_REACHED})")
 
 # The library.
 INVALID_CONTENT_TYPE = "Invalid content type"
@@ -141,6 +146,26 @@ def daily_limit_reached(limit: int, frees_at: str) -> str:
 def active_limit_reached(limit: int) -> str:
     return (f"Active {_LIMIT_REACHED}{limit} jobs queued or processing; "
             "a slot frees when one of them finishes")
+
+
+def address_limit_reached(limit: int, resets_at: str) -> str:
+    return (f"Address daily {_LIMIT_REACHED}{limit} jobs from this address today (UTC); "
+            f"it resets at {resets_at}")
+
+
+def service_jobs_limit_reached(resets_at: str) -> str:
+    return (f"Service daily {_LIMIT_REACHED}the service takes no more jobs today (UTC); "
+            f"it resets at {resets_at}")
+
+
+def service_cost_limit_reached(resets_at: str) -> str:
+    return (f"Service daily {_SPEND_LIMIT_REACHED}the service's AI budget for today (UTC) "
+            f"is spent; it resets at {resets_at}")
+
+
+def monthly_cost_limit_reached(limit: float, resets_at: str) -> str:
+    return (f"Monthly {_SPEND_LIMIT_REACHED}{limit:g} credits (US dollars) of AI per user "
+            f"this month (UTC); it resets at {resets_at}")
 
 
 def invalid_job_content_type() -> str:
@@ -431,6 +456,25 @@ def saved(item: dict) -> dict:
     return {"message": CONTENT_SAVED, "content": CONTENT(item)}
 
 
+# GET /usage's `limits` (an addition): the user's and the address's with
+# what they have taken, the service's with whether they are reached.
+USAGE_LIMITS = ("activeJobs", "jobsPerDay", "costPerMonth", "addressJobsPerDay",
+                "serviceJobsPerDay", "serviceCostPerDay")
+
+
+def _usage_limits():
+    kinds = {"activeJobs": INTEGER, "jobsPerDay": INTEGER, "costPerMonth": NUMBER,
+             "addressJobsPerDay": INTEGER}
+    limits = {name: obj({"used": kind, "max": kind, "resetsAt": {**STAMP, "nullable": True}},
+                        ["used", "max", "resetsAt"]) for name, kind in kinds.items()}
+    limits.update({name: obj({"reached": {"type": "boolean"}, "resetsAt": STAMP},
+                             ["reached", "resetsAt"])
+                   for name in USAGE_LIMITS if name not in kinds})
+    return {**obj(limits, list(USAGE_LIMITS)), "x-addition": True,
+            "description": "Every limit a submit from this address meets, with when it "
+                           "resets (null: nothing is counted against it)"}
+
+
 def schemas() -> dict:
     """Every answered shape, for the OpenAPI document's components."""
     return {
@@ -464,7 +508,8 @@ def schemas() -> dict:
                                     "promptTokens": INTEGER, "completionTokens": INTEGER,
                                     "totalTokens": INTEGER, "cost": NUMBER},
                                    ["start", "jobs", "promptTokens", "completionTokens",
-                                    "totalTokens", "cost"])},
+                                    "totalTokens", "cost"]),
+                      "limits": _usage_limits()},
                      ["activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay",
                       "nextSlotAt", "month"]),
         "Voice": {**VOICE.schema(), "x-addition": True},

@@ -41,7 +41,7 @@ def _ensure_indexes(database):
         IndexModel([("userId", 1), ("completedAt", 1)]),
     ])
     # The limits' counters, attempt records and reset links clean themselves up.
-    for name in ("generation_quotas", "attempts", "password_resets"):
+    for name in ("generation_quotas", "attempts", "password_resets", "spend"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)
 
 

@@ -1,6 +1,8 @@
 """One error type, which the edge (chalicelib/edge.py) translates into the
 contract's `{"message": ...}` bodies. Nothing here knows the web framework:
 the worker and the notifier raise and read it too."""
+import math
+
 from chalicelib import contract
 
 MAX_BODY_BYTES = 256 * 1024
@@ -24,6 +26,14 @@ class ApiError(Exception):
         self.status = status
         self.body = {"message": message, **extra}
         self.headers = headers or {}
+
+
+def too_many(message, frees, now) -> ApiError:
+    """A limit's 429: its message, and Retry-After in whole seconds until
+    `frees`, at least one."""
+    seconds = max(1, math.ceil((frees - now).total_seconds()))
+    return ApiError(429, message, headers={"Retry-After": str(seconds),
+                                           "Access-Control-Expose-Headers": "Retry-After"})
 
 
 def check_body_size(raw_body):

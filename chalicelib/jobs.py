@@ -8,7 +8,7 @@ from datetime import timedelta
 import pymongo
 
 from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
-                        options, queue, settings, validation)
+                        options, queue, settings, spend, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -17,23 +17,23 @@ log = logging.getLogger(__name__)
 INPUTS = ("prompt", "contentType", "options", "voice", "rewrite")
 
 
-def submit(user: dict, body: dict) -> dict:
+def submit(user: dict, body: dict, source_ip: str) -> dict:
     fields = validation.required_strings(body, ("prompt", "contentType"),
                                          contract.MISSING_JOB_FIELDS)
     validation.content_type(fields["contentType"], contract.invalid_job_content_type())
     chosen, voice = options.validate(user, body, fields["contentType"])
     inputs = {"prompt": fields["prompt"], "contentType": fields["contentType"],
               "options": chosen, "voice": voice}
-    return _queue(user, {name: value for name, value in inputs.items() if value})
+    return _queue(user, {name: value for name, value in inputs.items() if value}, source_ip)
 
 
-def regenerate(user: dict, job_id: str) -> dict:
+def regenerate(user: dict, job_id: str, source_ip: str) -> dict:
     """A new job with the same inputs as one of the user's jobs."""
     job = _owned(user, job_id)
-    return _queue(user, {name: job[name] for name in INPUTS if job.get(name)})
+    return _queue(user, {name: job[name] for name in INPUTS if job.get(name)}, source_ip)
 
 
-def rewrite(user: dict, content_id: str, body: dict) -> dict:
+def rewrite(user: dict, content_id: str, body: dict, source_ip: str) -> dict:
     """A job that rewrites a library item as instructed; it is queued,
     processed and announced as any other job."""
     fields = {name: value.strip() for name, value in
@@ -49,19 +49,27 @@ def rewrite(user: dict, content_id: str, body: dict) -> dict:
     return _queue(user, {"prompt": item["title"], "contentType": item["type"],
                          "rewrite": {"contentId": str(item["_id"]),
                                      "instruction": fields.pop("instruction"), **fields,
-                                     "source": item["body"]}})
+                                     "source": item["body"]}}, source_ip)
 
 
-def _queue(user, inputs):
-    """Take the job's limit slots (one per variant), store it, queue its message."""
+def _queue(user, inputs, source_ip):
+    """Take the job's limit slots (one per variant) and reserve its estimated
+    cost, store it, queue its message."""
     delay = settings.get().generation_delay_seconds
     moment = clock.now()
     job_id = str(uuid.uuid4())
-    limits.take_generation_slot(user["_id"], job_id, moment, slots=options.variants(inputs))
+    slots = options.variants(inputs)
+    reserved = spend.reserve(user["_id"], source_ip, moment, slots, spend.estimate(inputs, slots))
+    try:
+        limits.take_generation_slot(user["_id"], job_id, moment, slots=slots)
+    except ApiError:
+        spend.release(reserved, user["_id"], source_ip, slots)
+        raise
     job = {
         "jobId": job_id,
         "userId": user["_id"],
         **inputs,
+        "spend": reserved,
         "scheduledFor": moment + timedelta(seconds=delay),
         "createdAt": moment,
         "updatedAt": moment,

@@ -10,6 +10,7 @@ effect (the paid AI call) happens until one conditional update has taken the
 job, so duplicate messages and racing workers cannot call the AI twice, and
 only the claim's holder can write its result. A claim is a lease: if its
 holder dies, the job can be claimed again once the lease has run out.
+The transition that ends a job settles its cost reservation (`spend`).
 """
 import logging
 import time
@@ -21,7 +22,7 @@ from typing import Optional
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, settings
+from chalicelib import clock, db, settings, spend
 from chalicelib.contract import CANCELLED, FINISHED, UNFINISHED
 
 log = logging.getLogger(__name__)
@@ -234,11 +235,11 @@ def _finish_claimed(job, status, fields, deadline):
         try:
             update = _finished(status, fields, clock.now())
             if db.get().jobs.update_one(condition, update).matched_count:
-                return Outcome(_applied(job, update))
+                return Outcome(_settled(_applied(job, update)))
             # A write that landed but whose answer was lost looks like this too.
             finished = db.get().jobs.find_one(
                 {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": status})
-            return Outcome(finished) if finished else Outcome(reason="lost")
+            return Outcome(_settled(finished)) if finished else Outcome(reason="lost")
         except pymongo.errors.PyMongoError:
             if time.monotonic() + delay >= deadline:
                 raise
@@ -249,8 +250,21 @@ def _finish_claimed(job, status, fields, deadline):
 
 
 def _finish(condition, status, fields, moment):
-    return db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
-                                             return_document=pymongo.ReturnDocument.AFTER)
+    job = db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
+                                            return_document=pymongo.ReturnDocument.AFTER)
+    return _settled(job) if job is not None else None
+
+
+def _settled(job):
+    """A job just ended by this transition, its cost reservation settled.
+    A failure to settle leaves the reservation counted (the caps err towards
+    refusing) rather than losing the job's end and its announcement."""
+    try:
+        spend.settle(job)
+    except pymongo.errors.PyMongoError:
+        log.exception("job %s: its cost could not be settled; its reservation stands",
+                      job["jobId"])
+    return job
 
 
 def _finished(status, fields, moment):

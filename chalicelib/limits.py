@@ -1,19 +1,18 @@
-"""Limits that protect the money: generation quotas per user, login lockout
-per email and request caps per client address.
+"""Limits that protect the money: generation quotas per user and request
+caps per client address (the service's spend is `spend`'s, the login
+lockout `lockout`'s).
 
 Each limit is a conditional write on one small MongoDB document, so it holds
 across any number of Lambda containers. TTL indexes only tidy up: every
 answer is computed from the timestamps stored, never from the TTL having run.
 Functions take `now` so the windows can be tested with any clock."""
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, contract, db, lifecycle, metrics, settings
-from chalicelib.errors import ApiError
+from chalicelib import clock, contract, db, errors, lifecycle, metrics, settings, spend
 
 DAY = timedelta(days=1)
 # A slot whose job document never appeared: the submit died between taking
@@ -50,55 +49,36 @@ def take_generation_slot(user_id, job_id: str, now: datetime = None, slots: int 
     update = {"$push": {"active": {"$each": [{"jobId": job_id, "at": now}] * slots},
                         "submitted": {"$each": [now] * slots}},
               "$set": {"expiresAt": now + QUOTA_LIFETIME}}
-    if _conditional_upsert(_collection("generation_quotas"), condition, update):
+    if conditional_upsert(_collection("generation_quotas"), condition, update):
         return
     quota = _reconcile(user_id, now)
-    if _conditional_upsert(_collection("generation_quotas"), condition, update):
+    if conditional_upsert(_collection("generation_quotas"), condition, update):
         return
     raise _generation_refused(quota, now, config)
 
 
-def usage(user_id, now: datetime = None) -> dict:
+def usage(user_id, source_ip: str, now: datetime = None) -> dict:
+    """What the user's quota leaves, and (an addition) `limits`: every
+    limit a submit from this address meets, each with when it resets (for
+    the rolling ones, when the oldest job counted leaves it; null if none)."""
     now = now or clock.now()
     config = settings.get()
     quota = _reconcile(user_id, now)
     next_slot = _next_slot(quota, now, config)
     return {"activeJobs": len(quota.ends), "maxActiveJobs": config.max_active_jobs_per_user,
             "jobsLast24h": len(quota.submitted), "maxJobsPerDay": config.max_jobs_per_day,
-            "nextSlotAt": clock.iso(next_slot) if next_slot else None}
+            "nextSlotAt": clock.iso(next_slot) if next_slot else None,
+            "limits": {
+                "activeJobs": {"used": len(quota.ends), "max": config.max_active_jobs_per_user,
+                               "resetsAt": _earliest(quota.ends)},
+                "jobsPerDay": {"used": len(quota.submitted), "max": config.max_jobs_per_day,
+                               "resetsAt": _earliest(at + DAY for at in quota.submitted)},
+                **spend.usage(user_id, source_ip, now)}}
 
 
-def reserve_login(source_ip: str, email: str, now: datetime = None):
-    """count_login() and begin_login() in one round trip: both documents
-    live in one collection, and an ordered write stops at the first refusal,
-    so a refused address reserves no attempt for the email. Only a refusal
-    (or two first requests racing to create a document) takes the slower
-    path of each."""
-    now = now or clock.now()
-    config = settings.get()
-    writes = [_request_count("login", source_ip, config.login_attempts_per_ip_per_minute, now),
-              _login_attempt(email, now, config)]
-    try:
-        _attempts().bulk_write([pymongo.UpdateOne(condition, update, upsert=True)
-                                for condition, update in writes])
-        return
-    except pymongo.errors.BulkWriteError as error:
-        refused = error.details["writeErrors"][0]
-        if refused["code"] != DUPLICATE_KEY:
-            raise
-    if refused["index"] == 0:
-        count_login(source_ip, now)
-    begin_login(email, now)
-
-
-def begin_login(email: str, now: datetime = None):
-    """Reserve one login attempt for `email` before its password is checked,
-    or raise a 429 when the window already holds the maximum. The attempt
-    counts as a failure unless login_succeeded() clears the record, so
-    concurrent guesses cannot get past the limit either."""
-    config = settings.get()
-    _take_recent(_email_key(email), config.login_max_failures,
-                 timedelta(seconds=config.login_lockout_seconds), contract.LOGIN_LOCKED, now)
+def _earliest(moments):
+    moments = list(moments)
+    return clock.iso(min(moments)) if moments else None
 
 
 def count_password_reset(source_ip: str, email: str, now: datetime = None):
@@ -107,37 +87,33 @@ def count_password_reset(source_ip: str, email: str, now: datetime = None):
     now = now or clock.now()
     config = settings.get()
     _count_request("reset", source_ip, config.password_resets_per_ip_per_minute, now)
-    _take_recent(_reset_key(email), config.password_resets_per_email_per_hour,
+    take_recent(_reset_key(email), config.password_resets_per_email_per_hour,
                  timedelta(hours=1), contract.RESETS_REFUSED, now)
 
 
-def _take_recent(key, maximum, window, message, now):
+def take_recent(key, maximum, window, message, now):
     """Record one attempt in the record `key`, or raise a 429 with `message`
     when `window` already holds `maximum` of them."""
     now = now or clock.now()
     condition, update = _recent_attempt(key, maximum, window, now)
-    attempts = _attempts()
-    if _conditional_upsert(attempts, condition, update):
+    records = attempts()
+    if conditional_upsert(records, condition, update):
         return
-    record = attempts.find_one_and_update(
+    record = records.find_one_and_update(
         {"_id": key}, {"$pull": {"failures": {"$lte": now - window}}},
         return_document=pymongo.ReturnDocument.AFTER)
-    if _conditional_upsert(attempts, condition, update):
+    if conditional_upsert(records, condition, update):
         return
     failures = sorted((record or {}).get("failures", []))
     frees = failures[len(failures) - maximum] + window if len(failures) >= maximum else now
-    raise _too_many(message, frees, now)
-
-
-def login_succeeded(email: str):
-    _attempts().delete_one({"_id": _email_key(email)})
+    raise too_many(message, frees, now)
 
 
 def forget(user_id, email: str):
-    """Drop every limit record of a user being deleted: the generation
-    quota and the attempts counted against the email."""
+    """Drop the generation quota and the reset requests of a user being
+    deleted (lockout and spend forget their own)."""
     _collection("generation_quotas").delete_one({"_id": user_id})
-    _attempts().delete_many({"_id": {"$in": [_email_key(email), _reset_key(email)]}})
+    attempts().delete_one({"_id": _reset_key(email)})
 
 
 def count_login(source_ip: str, now: datetime = None):
@@ -152,25 +128,20 @@ def _count_request(action, source_ip, per_minute, now):
     """A fixed one-minute window per action and address: a conditional
     increment, refused once the window's count is reached."""
     now = now or clock.now()
-    condition, update = _request_count(action, source_ip, per_minute, now)
-    counters = _attempts()
+    condition, update = request_count(action, source_ip, per_minute, now)
+    counters = attempts()
     # A second try tells a full window from two first requests of a window
     # racing to create its counter.
-    if not (_conditional_upsert(counters, condition, update)
-            or _conditional_upsert(counters, condition, update)):
-        raise _too_many(contract.TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
+    if not (conditional_upsert(counters, condition, update)
+            or conditional_upsert(counters, condition, update)):
+        raise too_many(contract.TOO_MANY_REQUESTS, update["$setOnInsert"]["expiresAt"], now)
 
 
-def _request_count(action, source_ip, per_minute, now):
+def request_count(action, source_ip, per_minute, now):
     window = int(now.timestamp()) // REQUEST_WINDOW_SECONDS
     ends = datetime.fromtimestamp((window + 1) * REQUEST_WINDOW_SECONDS, timezone.utc)
     return ({"_id": f"{action}:{source_ip}:{window}", "count": {"$lt": per_minute}},
             {"$inc": {"count": 1}, "$setOnInsert": {"expiresAt": ends}})
-
-
-def _login_attempt(email, now, config):
-    return _recent_attempt(_email_key(email), config.login_max_failures,
-                           timedelta(seconds=config.login_lockout_seconds), now)
 
 
 def _recent_attempt(key, maximum, window, now):
@@ -179,17 +150,11 @@ def _recent_attempt(key, maximum, window, now):
     return condition, update
 
 
-def _email_key(email):
-    # Beside the per-address counters ("login:…", "register:…"), which an
-    # email chosen to look like one must not reach.
-    return f"email:{email}"
-
-
 def _reset_key(email):
     return f"reset-email:{email}"
 
 
-def _conditional_upsert(collection, condition, update) -> bool:
+def conditional_upsert(collection, condition, update) -> bool:
     """Apply `update` if the document matches `condition` (creating it when
     it does not exist). A document that exists but does not match makes the
     upsert collide with its own _id: that is the refusal."""
@@ -254,21 +219,19 @@ def _generation_refused(quota, now, config):
         message = contract.daily_limit_reached(config.max_jobs_per_day, clock.iso(frees))
     else:
         message = contract.active_limit_reached(config.max_active_jobs_per_user)
-    return _too_many(message, frees, now)
+    return too_many(message, frees, now)
 
 
-def _too_many(message, frees, now):
+def too_many(message, frees, now):
     metrics.throttled("limits")
-    seconds = max(1, math.ceil((frees - now).total_seconds()))
-    return ApiError(429, message, headers={"Retry-After": str(seconds),
-                                           "Access-Control-Expose-Headers": "Retry-After"})
+    return errors.too_many(message, frees, now)
 
 
 def _collection(name):
     return db.get()[name]
 
 
-def _attempts():
-    """Per-address request counters and per-email login attempts, in one
-    collection so that a login reserves both in one write."""
+def attempts():
+    """Per-address request counters and login attempts (`lockout`'s), in
+    one collection so that a login reserves them in one write."""
     return _collection("attempts")

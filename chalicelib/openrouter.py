@@ -203,6 +203,16 @@ def _with_usage(generation, request, config) -> Generation:
     return dataclasses.replace(generation, usage=usage)
 
 
+def estimated_cost(prompt_characters: int) -> float:
+    """What one call may cost before it is made, at
+    OPENROUTER_PRICE_PER_MILLION_TOKENS: the prompt's tokens (the
+    instructions around it are small beside the answer) and the longest
+    answer asked for."""
+    config = settings.get()
+    tokens = _tokens(prompt_characters) + config.openrouter_max_tokens
+    return round(tokens * config.openrouter_price_per_million_tokens / 1_000_000, 8)
+
+
 def _tokens(characters):
     return -(-characters // CHARACTERS_PER_TOKEN)
 

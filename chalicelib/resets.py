@@ -6,7 +6,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from chalicelib import auth, clock, contract, db, limits, mail, settings, validation
+from chalicelib import auth, clock, contract, db, limits, lockout, mail, settings, validation
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def reset(body: dict) -> dict:
         raise ApiError(400, contract.INVALID_LINK)
     resets.delete_many({"userId": record["userId"]})
     # A user locked out by guesses can log in with the new password at once.
-    limits.login_succeeded(user["email"])
+    lockout.unlock(user["email"])
     return auth.credentials(user)
 
 

@@ -53,9 +53,14 @@ NUMBERS = {
     "MAX_ACTIVE_JOBS_PER_USER": (5, 1, 1000),
     "MAX_JOBS_PER_DAY": (100, 1, 100000),
     "LOGIN_MAX_FAILURES": (5, 1, 1000),
+    "LOGIN_MAX_FAILURES_PER_EMAIL": (100, 1, 100000),
     "LOGIN_LOCKOUT_SECONDS": (900, 1, 86400),
     "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": (30, 1, 1000000),
     "REGISTRATIONS_PER_IP_PER_MINUTE": (30, 1, 1000000),
+    "MAX_JOBS_PER_ADDRESS_PER_DAY": (300, 1, 10000000),
+    "MAX_SERVICE_JOBS_PER_DAY": (20000, 1, 100000000),
+    "MAX_SERVICE_COST_PER_DAY": (50.0, 0, 1000000),
+    "MAX_COST_PER_USER_PER_MONTH": (2.0, 0, 100000),
     "NOTIFIER_CONNECT_TIMEOUT_SECONDS": (5, 1, 60),
     "NOTIFIER_MAX_SOCKETS_PER_USER": (10, 1, 10000),
     "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": (100, 1, 1000000),
@@ -102,9 +107,14 @@ class Settings:
     max_active_jobs_per_user: int
     max_jobs_per_day: int
     login_max_failures: int
+    login_max_failures_per_email: int
     login_lockout_seconds: int
     login_attempts_per_ip_per_minute: int
     registrations_per_ip_per_minute: int
+    max_jobs_per_address_per_day: int
+    max_service_jobs_per_day: int
+    max_service_cost_per_day: float
+    max_cost_per_user_per_month: float
     notifier_connect_timeout_seconds: int
     notifier_max_sockets_per_user: int
     notifier_max_sockets_per_address: int
@@ -261,9 +271,14 @@ def from_env(env) -> Settings:
         max_active_jobs_per_user=_number(env, "MAX_ACTIVE_JOBS_PER_USER"),
         max_jobs_per_day=_number(env, "MAX_JOBS_PER_DAY"),
         login_max_failures=_number(env, "LOGIN_MAX_FAILURES"),
+        login_max_failures_per_email=_number(env, "LOGIN_MAX_FAILURES_PER_EMAIL"),
         login_lockout_seconds=_number(env, "LOGIN_LOCKOUT_SECONDS"),
         login_attempts_per_ip_per_minute=_number(env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE"),
         registrations_per_ip_per_minute=_number(env, "REGISTRATIONS_PER_IP_PER_MINUTE"),
+        max_jobs_per_address_per_day=_number(env, "MAX_JOBS_PER_ADDRESS_PER_DAY"),
+        max_service_jobs_per_day=_number(env, "MAX_SERVICE_JOBS_PER_DAY"),
+        max_service_cost_per_day=_number(env, "MAX_SERVICE_COST_PER_DAY"),
+        max_cost_per_user_per_month=_number(env, "MAX_COST_PER_USER_PER_MONTH"),
         notifier_connect_timeout_seconds=_number(env, "NOTIFIER_CONNECT_TIMEOUT_SECONDS"),
         notifier_max_sockets_per_user=_number(env, "NOTIFIER_MAX_SOCKETS_PER_USER"),
         notifier_max_sockets_per_address=_number(env, "NOTIFIER_MAX_SOCKETS_PER_ADDRESS"),

@@ -66,11 +66,12 @@ def openrouter(backing):
 
 @pytest.fixture(scope="session")
 def stack_env(backing, openrouter):
-    # The suite registers and logs in many users from 127.0.0.1 within a
-    # minute; the per-address caps are tested on stacks of their own.
+    # The suite registers, logs in and submits for many users from
+    # 127.0.0.1; the per-address caps are tested on stacks of their own.
     return {"GENERATION_DELAY_SECONDS": "2", "OPENROUTER_TIMEOUT_SECONDS": "5",
             "LOG_LEVEL": "INFO", "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "100000",
             "REGISTRATIONS_PER_IP_PER_MINUTE": "100000",
+            "MAX_JOBS_PER_ADDRESS_PER_DAY": "10000000",
             "PASSWORD_RESETS_PER_IP_PER_MINUTE": "100000"}
 
 

@@ -363,7 +363,13 @@ LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": "MaxActiveJobsPerUser",
           "LOGIN_MAX_FAILURES": "LoginMaxFailures",
           "LOGIN_LOCKOUT_SECONDS": "LoginLockoutSeconds",
           "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "LoginAttemptsPerIpPerMinute",
-          "REGISTRATIONS_PER_IP_PER_MINUTE": "RegistrationsPerIpPerMinute"}
+          "REGISTRATIONS_PER_IP_PER_MINUTE": "RegistrationsPerIpPerMinute",
+          "LOGIN_MAX_FAILURES_PER_EMAIL": "LoginMaxFailuresPerEmail",
+          "MAX_JOBS_PER_ADDRESS_PER_DAY": "MaxJobsPerAddressPerDay",
+          "MAX_SERVICE_JOBS_PER_DAY": "MaxServiceJobsPerDay",
+          "MAX_SERVICE_COST_PER_DAY": "MaxServiceCostPerDay",
+          "MAX_COST_PER_USER_PER_MONTH": "MaxCostPerUserPerMonth",
+          "OPENROUTER_PRICE_PER_MILLION_TOKENS": "OpenRouterPricePerMillionTokens"}
 
 
 def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(aws):
@@ -375,6 +381,34 @@ def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(a
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == default
         assert getattr(defaults, variable.lower()) == default
+
+
+def test_the_worker_prices_calls_as_the_api_reserves_them(aws):
+    assert (variables(aws["Resources"], "Worker")["OPENROUTER_PRICE_PER_MILLION_TOKENS"]
+            == variables(aws["Resources"], "APIHandler")["OPENROUTER_PRICE_PER_MILLION_TOKENS"]
+            == {"Ref": "OpenRouterPricePerMillionTokens"})
+
+
+def test_a_web_acl_limits_each_address_by_a_parameter(aws):
+    acl = aws["Resources"]["WebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    [rule] = acl["Rules"]
+    assert rule["Action"] == {"Block": {}}
+    assert rule["Statement"] == {"RateBasedStatement": {
+        "AggregateKeyType": "IP", "EvaluationWindowSec": 300,
+        "Limit": {"Ref": "WafRequestsPerAddressPer5Minutes"}}}
+    assert aws["Parameters"]["WafRequestsPerAddressPer5Minutes"]["Type"] == "Number"
+
+
+def test_the_web_acl_guards_the_api_stage_and_the_notifiers_load_balancer(aws):
+    guarded = {json.dumps(resource["Properties"]["ResourceArn"], sort_keys=True)
+               for resource in aws["Resources"].values()
+               if resource["Type"] == "AWS::WAFv2::WebACLAssociation"
+               and resource["Properties"]["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}}
+    assert guarded == {
+        json.dumps({"Ref": "NotifierLoadBalancer"}),
+        json.dumps({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/"
+                               "${RestAPI}/stages/${RestAPI.Stage}"})}
 
 
 NOTIFIER_LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "NotifierMaxSocketsPerUser",

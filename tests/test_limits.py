@@ -2,7 +2,6 @@
 login lockout per email, request caps per address, GET /usage. The windows
 are tested in this process against the real MongoDB with a chosen clock;
 the HTTP behaviour against stacks."""
-import http.client
 import json
 import os
 import threading
@@ -14,15 +13,18 @@ import boto3
 import pytest
 from bson import ObjectId
 
-from chalicelib import db, limits, settings, worker
+from chalicelib import db, limits, lockout, settings, worker
 from chalicelib.errors import ApiError
 from devstack.services import StackProcess
+from tests.support.addresses import post_from
 from tests.support.client import Client
 from tests.support.jobs import submit, unique, wait_until_finished
 
 ACTIVE_LIMIT = ("Active generation limit reached: 5 jobs queued or processing; "
                 "a slot frees when one of them finishes")
 T0 = datetime(2026, 3, 1, 12, 0, 10, tzinfo=timezone.utc)
+ADDRESS = "198.51.100.1"
+QUOTA_FIELDS = ("activeJobs", "maxActiveJobs", "jobsLast24h", "maxJobsPerDay", "nextSlotAt")
 
 
 def refusal(call):
@@ -96,13 +98,25 @@ def test_usage_counts_active_jobs_and_the_last_24_hours(user_id, monkeypatch):
     with_settings(monkeypatch, MAX_JOBS_PER_DAY="3")
     take(user_id, T0, "completed")
     take(user_id, T0 + timedelta(hours=1), "queued")
-    assert limits.usage(user_id, T0 + timedelta(hours=2)) == {
+    usage = limits.usage(user_id, ADDRESS, T0 + timedelta(hours=2))
+    assert {name: usage[name] for name in QUOTA_FIELDS} == {
         "activeJobs": 1, "maxActiveJobs": 5, "jobsLast24h": 2, "maxJobsPerDay": 3,
         "nextSlotAt": None}
     take(user_id, T0 + timedelta(hours=2), "queued")
-    assert limits.usage(user_id, T0 + timedelta(hours=3))["nextSlotAt"] == \
+    assert limits.usage(user_id, ADDRESS, T0 + timedelta(hours=3))["nextSlotAt"] == \
         "2026-03-02T12:00:10.000Z"
-    assert limits.usage(user_id, T0 + timedelta(hours=24, seconds=1))["jobsLast24h"] == 2
+    assert limits.usage(user_id, ADDRESS,
+                        T0 + timedelta(hours=24, seconds=1))["jobsLast24h"] == 2
+
+
+def test_usage_gives_each_quota_with_when_it_resets(user_id):
+    take(user_id, T0, "completed")
+    take(user_id, T0 + timedelta(hours=1), "queued")
+    quotas = limits.usage(user_id, ADDRESS, T0 + timedelta(hours=2))["limits"]
+    assert quotas["activeJobs"] == {"used": 1, "max": 5,
+                                    "resetsAt": "2026-03-01T13:01:40.000Z"}
+    assert quotas["jobsPerDay"] == {"used": 2, "max": 100,
+                                    "resetsAt": "2026-03-02T12:00:10.000Z"}
 
 
 def test_limits_belong_to_one_user(user_id):
@@ -113,30 +127,108 @@ def test_limits_belong_to_one_user(user_id):
 
 # Login lockout and per-address caps, in this process.
 
-def test_five_failures_lock_an_email_for_fifteen_minutes():
-    email = f"locked-{uuid.uuid4()}@example.com"
+def an_address():
+    return f"198.51.100.{uuid.uuid4().int % 250}:{uuid.uuid4().hex[:6]}"
+
+
+def an_email():
+    return f"locked-{uuid.uuid4()}@example.com"
+
+
+def test_after_five_failures_each_attempt_from_the_address_waits_twice_as_long():
+    email, address = an_email(), an_address()
+    for _ in range(5):
+        lockout.reserve_login(address, email, T0)
+    waits = []
+    moment = T0
+    for _ in range(4):
+        body, retry_after = refusal(lambda: lockout.reserve_login(address, email, moment))
+        assert body == {"message": "Too many login attempts, please try again later"}
+        waits.append(retry_after)
+        moment += timedelta(seconds=retry_after)
+        lockout.reserve_login(address, email, moment)
+    assert waits == [1, 2, 4, 8]
+
+
+def test_the_longest_wait_is_the_lockout_window():
+    email, address = an_email(), an_address()
+    moment = T0
+    for _ in range(20):
+        moment += timedelta(seconds=900)
+        lockout.reserve_login(address, email, moment)
+    _, retry_after = refusal(lambda: lockout.reserve_login(address, email, moment))
+    assert retry_after == 900
+
+
+def test_a_strangers_failures_do_not_slow_the_owner_at_another_address():
+    email, stranger, owner = an_email(), an_address(), an_address()
+    for _ in range(5):
+        lockout.reserve_login(stranger, email, T0)
+    refusal(lambda: lockout.reserve_login(stranger, email, T0))
+    attempt = lockout.reserve_login(owner, email, T0)
+    lockout.login_succeeded(email, owner, attempt)
+
+
+def test_a_successful_login_forgets_the_failures_from_its_address():
+    email, address = an_email(), an_address()
+    for _ in range(4):
+        lockout.reserve_login(address, email, T0)
+    lockout.login_succeeded(email, address, lockout.reserve_login(address, email, T0))
+    for _ in range(5):
+        lockout.reserve_login(address, email, T0)
+    refusal(lambda: lockout.reserve_login(address, email, T0))
+
+
+def test_past_its_ceiling_an_email_is_locked_from_every_address(monkeypatch):
+    with_settings(monkeypatch, LOGIN_MAX_FAILURES_PER_EMAIL="6")
+    email = an_email()
+    for address in (an_address(), an_address()):
+        for _ in range(3):
+            lockout.reserve_login(address, email, T0 + timedelta(minutes=1))
+    body, retry_after = refusal(lambda: lockout.reserve_login(an_address(), email,
+                                                              T0 + timedelta(minutes=2)))
+    assert body == {"message": "Too many login attempts, please try again later"}
+    assert retry_after == 14 * 60
+    lockout.reserve_login(an_address(), email, T0 + timedelta(minutes=16, seconds=1))
+
+
+def test_an_attempt_refused_at_the_ceiling_is_not_counted_for_its_address(monkeypatch):
+    with_settings(monkeypatch, LOGIN_MAX_FAILURES_PER_EMAIL="5")
+    email, address = an_email(), an_address()
+    for _ in range(5):
+        lockout.reserve_login(an_address(), email, T0)
+    for _ in range(3):
+        refusal(lambda: lockout.reserve_login(address, email, T0))
+    monkeypatch.undo()
+    for _ in range(5):
+        lockout.reserve_login(address, email, T0)
+    refusal(lambda: lockout.reserve_login(address, email, T0))
+
+
+def test_the_owners_success_leaves_the_strangers_failures_counted(monkeypatch):
+    with_settings(monkeypatch, LOGIN_MAX_FAILURES_PER_EMAIL="4")
+    email, owner = an_email(), an_address()
+    for _ in range(3):
+        lockout.reserve_login(an_address(), email, T0)
+    lockout.login_succeeded(email, owner, lockout.reserve_login(owner, email, T0))
+    lockout.reserve_login(an_address(), email, T0)
+    refusal(lambda: lockout.reserve_login(owner, email, T0))
+
+
+def test_five_failed_password_confirmations_lock_the_user_for_fifteen_minutes(user_id):
     for minute in range(5):
-        limits.begin_login(email, T0 + timedelta(minutes=minute))
-    body, retry_after = refusal(lambda: limits.begin_login(email, T0 + timedelta(minutes=6)))
+        lockout.begin_password_check(user_id, T0 + timedelta(minutes=minute))
+    body, retry_after = refusal(
+        lambda: lockout.begin_password_check(user_id, T0 + timedelta(minutes=6)))
     assert body == {"message": "Too many login attempts, please try again later"}
     assert retry_after == 9 * 60
-    limits.begin_login(email, T0 + timedelta(minutes=15, seconds=1))
-    refusal(lambda: limits.begin_login(email, T0 + timedelta(minutes=15, seconds=2)))
-
-
-def test_a_successful_login_resets_the_failures():
-    email = f"reset-{uuid.uuid4()}@example.com"
-    for _ in range(4):
-        limits.begin_login(email, T0)
-    limits.begin_login(email, T0)
-    limits.login_succeeded(email)
-    for _ in range(5):
-        limits.begin_login(email, T0)
-    refusal(lambda: limits.begin_login(email, T0))
+    lockout.begin_password_check(user_id, T0 + timedelta(minutes=15, seconds=1))
+    lockout.password_check_succeeded(user_id)
+    lockout.begin_password_check(user_id, T0 + timedelta(minutes=15, seconds=2))
 
 
 def test_an_address_gets_thirty_logins_a_minute():
-    address = f"198.51.100.{uuid.uuid4().int % 250}:{uuid.uuid4().hex[:6]}"
+    address = an_address()
     for _ in range(30):
         limits.count_login(address, T0)
     body, retry_after = refusal(lambda: limits.count_login(address, T0))
@@ -148,14 +240,15 @@ def test_an_address_gets_thirty_logins_a_minute():
 
 def test_a_login_refused_for_its_address_reserves_no_attempt_for_its_email(monkeypatch):
     with_settings(monkeypatch, LOGIN_ATTEMPTS_PER_IP_PER_MINUTE="1")
-    address, email = f"198.51.100.7:{uuid.uuid4().hex[:6]}", f"spared-{uuid.uuid4()}@example.com"
-    limits.reserve_login(address, email, T0)
+    address, email = an_address(), an_email()
+    lockout.reserve_login(address, email, T0)
     for _ in range(5):
-        body, _ = refusal(lambda: limits.reserve_login(address, email, T0))
+        body, _ = refusal(lambda: lockout.reserve_login(address, email, T0))
         assert body == {"message": "Too many requests from this address, please try again later"}
+    monkeypatch.undo()
     for _ in range(4):
-        limits.begin_login(email, T0)
-    body, _ = refusal(lambda: limits.begin_login(email, T0))
+        lockout.reserve_login(address, email, T0)
+    body, _ = refusal(lambda: lockout.reserve_login(address, email, T0))
     assert body == {"message": "Too many login attempts, please try again later"}
 
 
@@ -218,10 +311,11 @@ def test_twenty_parallel_submits_give_exactly_five_202_and_fifteen_429(slow_api,
 def test_usage_shows_what_is_left(slow_api):
     user = slow_api.register()
     body = slow_api.get("/usage", token=user["token"]).json()
-    # The month's tokens and cost (tests/test_usage.py) sit beside the limits.
+    # The month's tokens and cost (tests/test_usage.py) and every limit with
+    # when it resets (tests/test_spend.py) sit beside the quota.
     assert body == {
         "activeJobs": 0, "maxActiveJobs": 5, "jobsLast24h": 0, "maxJobsPerDay": 100,
-        "nextSlotAt": None, "month": body["month"]}
+        "nextSlotAt": None, "month": body["month"], "limits": body["limits"]}
     for _ in range(5):
         submit(slow_api, user, unique("Usage"))
     usage = slow_api.get("/usage", token=user["token"])
@@ -290,26 +384,15 @@ def test_known_and_unknown_emails_are_locked_alike(api, user):
 
 @pytest.fixture(scope="module")
 def capped_stack(stack_env, tmp_path_factory):
-    """Three logins and three registrations per address a minute, on a
-    database of its own so no other stack's requests count."""
+    """Three logins and three registrations per address a minute, four
+    login attempts per email, on a database of its own so no other stack's
+    requests count."""
     env = {**stack_env, "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "3",
-           "REGISTRATIONS_PER_IP_PER_MINUTE": "3", "MONGODB_DB": "capped"}
+           "REGISTRATIONS_PER_IP_PER_MINUTE": "3", "LOGIN_MAX_FAILURES_PER_EMAIL": "4",
+           "MONGODB_DB": "capped"}
     running = StackProcess(env, tmp_path_factory.mktemp("capped") / "stack.log").start()
     yield running
     running.stop()
-
-
-def post_from(stack, source, path, body, headers=()):
-    """POST from the loopback address `source`, so the stack sees that peer."""
-    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30,
-                                            source_address=(source, 0))
-    try:
-        connection.request("POST", path, json.dumps(body),
-                           {"Content-Type": "application/json", **dict(headers)})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read()), response.getheader("Retry-After")
-    finally:
-        connection.close()
 
 
 def at_the_start_of_a_minute():
@@ -351,3 +434,26 @@ def test_registrations_are_capped_per_address(capped_stack):
                            "password": "pw"},
                           {"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in range(4)]
     assert statuses == [201, 201, 201, 429]
+
+
+def test_a_strangers_wrong_passwords_do_not_lock_the_owner_out(stack, user):
+    strangers = [post_from(stack, "127.0.0.7", "/auth/login",
+                           {"email": user["email"], "password": "wrong"})[:2] for _ in range(6)]
+    assert strangers == [(401, {"message": "Invalid credentials"})] * 5 + [
+        (429, {"message": "Too many login attempts, please try again later"})]
+    status, body, _ = post_from(stack, "127.0.0.8", "/auth/login",
+                                {"email": user["email"], "password": user["password"]})
+    assert (status, body["email"]) == (200, user["email"])
+
+
+def test_failures_from_many_addresses_past_the_ceiling_lock_the_email_everywhere(capped_stack):
+    at_the_start_of_a_minute()
+    email = f"ceiling-{uuid.uuid4()}@example.com"
+    for source in ("127.0.0.10", "127.0.0.11"):
+        for _ in range(2):
+            assert post_from(capped_stack, source, "/auth/login",
+                             {"email": email, "password": "wrong"})[0] == 401
+    status, body, retry_after = post_from(capped_stack, "127.0.0.12", "/auth/login",
+                                          {"email": email, "password": "wrong"})
+    assert (status, body) == (429, {"message": "Too many login attempts, please try again later"})
+    assert 1 <= int(retry_after) <= 900

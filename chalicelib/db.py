@@ -37,11 +37,15 @@ def _ensure_indexes(database):
         # The sweeper's and the restart's queries: unfinished jobs by their times.
         IndexModel([("status", 1), ("scheduledFor", 1)]),
         IndexModel([("status", 1), ("claimExpiresAt", 1)]),
-        # The notifier's catch-up: a user's jobs finished since a moment.
+        # The notifier's catch-up: a user's jobs finished since a moment;
+        # and the trim of a user's finished jobs beyond the count kept.
         IndexModel([("userId", 1), ("completedAt", 1)]),
+        # Finished jobs past their retention (only a finish sets expiresAt).
+        IndexModel("expiresAt", expireAfterSeconds=0),
     ])
-    # The limits' counters, attempt records and reset links clean themselves up.
-    for name in ("generation_quotas", "attempts", "password_resets"):
+    # The limits' counters, attempt records, reset links and the month totals
+    # of trimmed jobs clean themselves up.
+    for name in ("generation_quotas", "attempts", "password_resets", "usage_months"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)
 
 

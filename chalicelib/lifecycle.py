@@ -21,7 +21,7 @@ from typing import Optional
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, settings
+from chalicelib import clock, db, retention, settings
 from chalicelib.contract import CANCELLED, FINISHED, UNFINISHED
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,7 @@ def _finish_claimed(job, status, fields, deadline):
         try:
             update = _finished(status, fields, clock.now())
             if db.get().jobs.update_one(condition, update).matched_count:
+                retention.trim(job["userId"])
                 return Outcome(_applied(job, update))
             # A write that landed but whose answer was lost looks like this too.
             finished = db.get().jobs.find_one(
@@ -249,13 +250,19 @@ def _finish_claimed(job, status, fields, deadline):
 
 
 def _finish(condition, status, fields, moment):
-    return db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
-                                             return_document=pymongo.ReturnDocument.AFTER)
+    job = db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
+                                            return_document=pymongo.ReturnDocument.AFTER)
+    if job is not None:
+        retention.trim(job["userId"])
+    return job
 
 
 def _finished(status, fields, moment):
-    # The claim token stays, so its holder can recognise its own write.
-    return {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment},
+    """Every finish: the claim token stays, so its holder can recognise its
+    own write; `expiresAt`, which only a finish sets, is when the TTL index
+    removes the job."""
+    return {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment,
+                     "expiresAt": retention.expires(moment)},
             "$unset": {"claimExpiresAt": ""}}
 
 

@@ -69,7 +69,7 @@ NUMBERS = {
     # these defaults the unpaged lists stay far below a 6 MB Lambda answer.
     "MAX_LIBRARY_ITEMS_PER_USER": (1000, 1, 100000),
     "MAX_LIBRARY_CHARACTERS_PER_USER": (500000, 1, 100000000),
-    "MAX_FINISHED_JOBS_PER_USER": (50, 1, 10000),
+    "MAX_FINISHED_JOBS_PER_USER": (20, 1, 10000),
     "FINISHED_JOB_RETENTION_DAYS": (31, 1, 3650),
     "MAX_PAGE_ITEMS": (100, 1, 1000),
 }

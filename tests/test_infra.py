@@ -363,7 +363,13 @@ LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": "MaxActiveJobsPerUser",
           "LOGIN_MAX_FAILURES": "LoginMaxFailures",
           "LOGIN_LOCKOUT_SECONDS": "LoginLockoutSeconds",
           "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "LoginAttemptsPerIpPerMinute",
-          "REGISTRATIONS_PER_IP_PER_MINUTE": "RegistrationsPerIpPerMinute"}
+          "REGISTRATIONS_PER_IP_PER_MINUTE": "RegistrationsPerIpPerMinute",
+          "MAX_LIBRARY_ITEMS_PER_USER": "MaxLibraryItemsPerUser",
+          "MAX_LIBRARY_CHARACTERS_PER_USER": "MaxLibraryCharactersPerUser",
+          "MAX_PAGE_ITEMS": "MaxPageItems"}
+# Whatever finishes a job keeps finished jobs within these.
+RETENTION = {"MAX_FINISHED_JOBS_PER_USER": "MaxFinishedJobsPerUser",
+             "FINISHED_JOB_RETENTION_DAYS": "FinishedJobRetentionDays"}
 
 
 def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(aws):
@@ -375,6 +381,16 @@ def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(a
         assert variables[variable] == {"Ref": parameter}
         assert template["Parameters"][parameter]["Default"] == default
         assert getattr(defaults, variable.lower()) == default
+
+
+def test_every_function_that_finishes_jobs_gets_the_retention_parameters(aws):
+    for function in ("APIHandler", "Worker", "DeadLetters"):
+        variables = aws["Resources"][function]["Properties"]["Environment"]["Variables"]
+        for variable, parameter in RETENTION.items():
+            default, low, high = settings.NUMBERS[variable]
+            assert variables[variable] == {"Ref": parameter}
+            assert aws["Parameters"][parameter] == {"Type": "Number", "Default": default,
+                                                    "MinValue": low, "MaxValue": high}
 
 
 NOTIFIER_LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "NotifierMaxSocketsPerUser",

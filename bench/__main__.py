@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "revocation", "worker", "notifier", "limits", "options",
+BENCHMARKS = ("cold_start", "api_load", "storage", "revocation", "worker", "notifier", "limits", "options",
               "chaos", "streaming", "llama_server", "capacity")
 
 

@@ -11,7 +11,7 @@ def list_for(user: dict, search=None, page=None) -> tuple:
     """(the user's items, newest first, all of them or the `page` asked for;
     the next page's cursor or None). With `search`, those whose title, type
     or body contains it, in any case. The query names only the user, so it
-    rides the (userId, createdAt) index on any planner and costs what the
+    rides the (userId, createdAt, _id) index on any planner and costs what the
     user's own items cost; the embedded server scans the whole collection
     for any query with a top-level $or, such as the search's."""
     return pages.listed("contents", user, contract.CONTENT, page, _matcher(search))

@@ -29,11 +29,13 @@ def _database(uri, name):
 def _ensure_indexes(database):
     # One command per collection: each is a round trip of the cold start.
     database.users.create_index("email", unique=True)
-    database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    # A user's library and jobs in the lists' order, _id breaking ties, so
+    # that MongoDB answers a page in index order, examining only that page.
+    database.contents.create_index([("userId", 1), ("createdAt", -1), ("_id", -1)])
     database.voices.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_indexes([
         IndexModel("jobId", unique=True),
-        IndexModel([("userId", 1), ("createdAt", -1)]),
+        IndexModel([("userId", 1), ("createdAt", -1), ("_id", -1)]),
         # The sweeper's and the restart's queries: unfinished jobs by their times.
         IndexModel([("status", 1), ("scheduledFor", 1)]),
         IndexModel([("status", 1), ("claimExpiresAt", 1)]),

@@ -75,7 +75,7 @@ def listed(collection: str, user: dict, view: Callable, page: Optional[Page],
     """(the views of the user's matching documents, newest first, on the
     page asked for or all of them; the next page's cursor or None). The
     query names only the user and, past the first page, a bound on
-    createdAt, so it rides the (userId, createdAt) index."""
+    createdAt, so it rides the (userId, createdAt, _id) index."""
     condition = {"userId": user["_id"], **(page.condition() if page else {})}
     found = db.get()[collection].find(condition).sort(NEWEST_FIRST)
     if page is None:

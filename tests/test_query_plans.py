@@ -92,7 +92,7 @@ def test_listing_content_examines_only_the_users_own_items(plans, member):
     with plans() as used:
         listed, _ = content.list_for(member["user"])
     assert len(listed) == 20
-    assert used == [("contents", "userId_1_createdAt_-1", 20)]
+    assert used == [("contents", "userId_1_createdAt_-1__id_-1", 20)]
 
 
 def test_searching_content_examines_only_the_users_own_items(plans, member):
@@ -100,7 +100,7 @@ def test_searching_content_examines_only_the_users_own_items(plans, member):
     with plans() as used:
         found, _ = content.list_for(member["user"], search="Body")
     assert len(found) == 20
-    assert used == [("contents", "userId_1_createdAt_-1", 20)]
+    assert used == [("contents", "userId_1_createdAt_-1__id_-1", 20)]
 
 
 def test_an_item_is_read_by_its_id_to_be_changed_or_deleted(plans, member):
@@ -163,7 +163,7 @@ def test_saving_a_job_reads_it_by_its_job_id_and_counts_only_the_users_library(p
 def test_a_first_save_counts_the_users_library_from_its_own_items(plans, member):
     with plans() as used:
         _items(member["user"], 1)
-    assert used == [("library_usage", "_id_", 0), ("contents", "userId_1_createdAt_-1", 0)]
+    assert used == [("library_usage", "_id_", 0), ("contents", "userId_1_createdAt_-1__id_-1", 0)]
 
 
 def test_a_refused_save_reads_the_users_count_by_id(plans, member, monkeypatch):
@@ -182,7 +182,7 @@ def test_pages_of_content_examine_only_the_users_own_items(plans, member):
                                      page=pages.asked({"cursor": cursor}, "contents"))
     assert (len(first), len(second)) == (5, 15)
     assert [(name, index) for name, index, _ in used] == \
-        [("contents", "userId_1_createdAt_-1")] * 2
+        [("contents", "userId_1_createdAt_-1__id_-1")] * 2
     # Past the first page: the items after the cursor and the one it names.
     assert [examined for _, _, examined in used][1] <= 16
 

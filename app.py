@@ -1,8 +1,8 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import Response
 
-from chalicelib import (accounts, auth, content, edge, export, jobs, limits, logs, resets,
-                        settings, voices, worker)
+from chalicelib import (accounts, auth, content, contract, edge, export, jobs, limits, logs,
+                        pages, resets, settings, voices, worker)
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
@@ -76,10 +76,20 @@ def export_account():
     return accounts.export(user, params.get("cursor"))
 
 
+def _listed(items, next_cursor):
+    """A list as the contract answers it; a page's next cursor (an
+    addition) in a header, so the body keeps the contract's shape."""
+    headers = {"Access-Control-Expose-Headers": contract.NEXT_CURSOR_HEADER}
+    if next_cursor:
+        headers[contract.NEXT_CURSOR_HEADER] = next_cursor
+    return Response(items, headers=headers)
+
+
 @app.route("/content", methods=["GET"])
 def list_content():
     params = app.current_request.query_params or {}
-    return content.list_for(_user(), params.get("search"))
+    return _listed(*content.list_for(_user(), params.get("search"),
+                                     pages.asked(params, "contents")))
 
 
 @app.route("/content", methods=["POST"])
@@ -141,7 +151,8 @@ def usage():
 
 @app.route("/generate-content", methods=["GET"])
 def list_jobs():
-    return jobs.list_for(_user())
+    params = app.current_request.query_params or {}
+    return _listed(*jobs.list_for(_user(), pages.asked(params, "jobs")))
 
 
 @app.route("/generate-content/{job_id}", methods=["GET"])

@@ -2,8 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "api_load", "revocation", "worker", "notifier", "limits", "options",
-              "chaos", "streaming", "llama_server", "capacity", "abuse")
+BENCHMARKS = ("cold_start", "api_load", "storage", "revocation", "worker", "notifier", "limits",
+              "options", "chaos", "streaming", "llama_server", "capacity", "abuse")
 
 
 def main(names):

@@ -27,7 +27,7 @@ app = ThreadSafeChalice(app_name="floor")
 @app.route("/content")
 def list_content():
     token = app.current_request.headers["authorization"].partition(" ")[2]
-    return content.list_for(auth.user_for_token(token))
+    return content.list_for(auth.user_for_token(token))[0]
 
 
 @app.route("/unrevocable")
@@ -36,12 +36,12 @@ def list_content_unrevocable():
     claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
                         options={"verify_aud": False})
     user = db.get().users.find_one({"_id": db.object_id(claims["id"])}, {"password": 0})
-    return content.list_for(user)
+    return content.list_for(user)[0]
 
 
 @app.route("/items")
 def list_items():
-    return content.list_for({"_id": db.object_id(app.current_request.query_params["user"])})
+    return content.list_for({"_id": db.object_id(app.current_request.query_params["user"])})[0]
 
 
 @app.route("/bcrypt", methods=["POST"])

@@ -1,13 +1,12 @@
 """What a user does with their own account: a new password, deleting it, and
 taking out everything stored about them."""
-import base64
 import json
 import logging
 
 import pymongo
 
-from chalicelib import (auth, clock, contract, db, lifecycle, limits, lockout, notify,
-                        spend, validation)
+from chalicelib import (auth, clock, contract, db, lifecycle, limits, lockout, notify, pages,
+                        retention, spend, storage, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,8 @@ def delete(user: dict, body: dict) -> dict:
     database.jobs.delete_many({"userId": user["_id"]})
     database.contents.delete_many({"userId": user["_id"]})
     database.voices.delete_many({"userId": user["_id"]})
+    storage.forget(user["_id"])
+    retention.forget(user["_id"])
     limits.forget(user["_id"], user["email"])
     lockout.forget(user["_id"], user["email"])
     spend.forget(user["_id"])
@@ -75,7 +76,7 @@ def export(user: dict, cursor=None) -> dict:
             page[name].append(view)
             size += len(json.dumps(view))
             if size >= EXPORT_PAGE_BYTES:
-                page["nextCursor"] = _cursor(name, document["_id"])
+                page["nextCursor"] = pages.encode(name, document["_id"])
                 return page
         after = None
     return page
@@ -90,19 +91,11 @@ def _profile(user):
     return view
 
 
-def _cursor(section, last_id):
-    return base64.urlsafe_b64encode(f"{section}:{last_id}".encode()).decode()
-
-
 def _position(cursor):
     if cursor is None:
         return EXPORT_SECTIONS[0], None
-    validation.string("cursor", cursor)
-    try:
-        section, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-    except (ValueError, UnicodeError):
-        section, last_id = None, None
+    section, (last_id,) = pages.decode(cursor, EXPORT_SECTIONS, parts=1)
     after = db.object_id(last_id)
-    if section not in EXPORT_SECTIONS or after is None:
+    if after is None:
         raise ApiError(400, contract.INVALID_CURSOR)
     return section, after

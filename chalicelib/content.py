@@ -1,24 +1,20 @@
 """The user's content library."""
 import re
 
-import pymongo
-
-from chalicelib import clock, contract, db, validation
+from chalicelib import clock, contract, db, pages, storage, validation
 from chalicelib.errors import ApiError
 
 EDITABLE = ("title", "type", "body")
 
 
-def list_for(user: dict, search=None) -> list:
-    """The user's items, newest first; with `search`, those whose title,
-    type or body contains it, in any case. The query names only the user, so
-    it rides the (userId, createdAt) index on any planner and costs what
-    the user's own items cost; the embedded server scans the whole
-    collection for any query with a top-level $or, such as the search's."""
-    matches = _matcher(search)
-    cursor = db.get().contents.find({"userId": user["_id"]}).sort(
-        [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [contract.CONTENT(item) for item in cursor if matches(item)]
+def list_for(user: dict, search=None, page=None) -> tuple:
+    """(the user's items, newest first, all of them or the `page` asked for;
+    the next page's cursor or None). With `search`, those whose title, type
+    or body contains it, in any case. The query names only the user, so it
+    rides the (userId, createdAt, _id) index on any planner and costs what the
+    user's own items cost; the embedded server scans the whole collection
+    for any query with a top-level $or, such as the search's."""
+    return pages.listed("contents", user, contract.CONTENT, page, _matcher(search))
 
 
 def _matcher(search):
@@ -35,11 +31,17 @@ def create(user: dict, body: dict) -> dict:
 
 
 def insert(user: dict, title: str, content_type: str, text: str) -> dict:
+    """Store a new item in the user's library, within its caps."""
     validation.content_type(content_type, contract.INVALID_CONTENT_TYPE)
     moment = clock.now()
     item = {"userId": user["_id"], "title": title, "type": content_type, "body": text,
             "createdAt": moment, "updatedAt": moment, "__v": 0}
-    db.get().contents.insert_one(item)
+    storage.take(user["_id"], items=1, chars=storage.size(item))
+    try:
+        db.get().contents.insert_one(item)
+    except Exception:
+        storage.give(user["_id"], items=1, chars=storage.size(item))
+        raise
     return item
 
 
@@ -53,22 +55,47 @@ def update(user: dict, content_id: str, body: dict) -> dict:
     item = owned(user, content_id)
     if not fields:
         return contract.CONTENT(item)
-    # An update and a read rather than one find_one_and_update: the embedded
-    # server re-runs a findAndModify's query under an $and, which scans the
-    # whole collection for every edit.
+    while True:
+        changed = _change(user, item, fields)
+        if changed is not None:
+            return contract.CONTENT(changed)
+        # Another edit came between the read and the write: start again
+        # from what it left, so the library's count follows each edit.
+        item = owned(user, content_id)
+
+
+def _change(user, item, fields):
+    """The item with `fields` set, or None if it is no longer the `item`
+    read. The update is conditional on the title and body read, from which
+    the change in the library's count was reckoned. An update and a read
+    rather than one find_one_and_update: the embedded server re-runs a
+    findAndModify's query under an $and, which scans the whole collection
+    for every edit."""
+    growth = storage.size({**item, **fields}) - storage.size(item)
+    storage.take(user["_id"], chars=growth)
     contents = db.get().contents
-    if contents.update_one({"_id": item["_id"], "userId": user["_id"]},
-                           {"$set": {**fields, "updatedAt": clock.now()}}).matched_count == 0:
-        raise ApiError(404, contract.CONTENT_NOT_FOUND)
+    try:
+        matched = contents.update_one(
+            {"_id": item["_id"], "userId": user["_id"], "title": item["title"],
+             "body": item["body"]},
+            {"$set": {**fields, "updatedAt": clock.now()}}).matched_count
+    except Exception:
+        storage.give(user["_id"], chars=growth)
+        raise
+    if not matched:
+        storage.give(user["_id"], chars=growth)
+        return None
+    storage.give(user["_id"], chars=-growth)
     changed = contents.find_one({"_id": item["_id"]})
     if changed is None:
         raise ApiError(404, contract.CONTENT_NOT_FOUND)
-    return contract.CONTENT(changed)
+    return changed
 
 
 def delete(user: dict, content_id: str) -> dict:
     item = owned(user, content_id)
-    db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]})
+    if db.get().contents.delete_one({"_id": item["_id"], "userId": user["_id"]}).deleted_count:
+        storage.give(user["_id"], items=1, chars=storage.size(item))
     return {"id": str(item["_id"])}
 
 

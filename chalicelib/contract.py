@@ -126,6 +126,25 @@ TOO_LONG_TO_REWRITE = (f"Content is too long to rewrite: at most {MAX_REWRITE_CH
 UNKNOWN_FORMAT = "format must be one of: " + ", ".join(EXPORT_FORMATS)
 
 
+# Storage and lists (additions): the library's caps, and the lists' pages,
+# whose next cursor is a response header so the contract's bodies stay as
+# they are.
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+
+
+def library_items_full(limit: int) -> str:
+    return f"Library full: at most {limit} items; delete some to save more"
+
+
+def library_characters_full(limit: int) -> str:
+    return (f"Library full: at most {limit} characters of titles and bodies; "
+            "delete or shorten some items to save more")
+
+
+def bad_limit(most: int) -> str:
+    return f"limit must be a whole number from 1 to {most}"
+
+
 def not_a_string(name: str) -> str:
     return f"{name} must be a string"
 

@@ -29,19 +29,25 @@ def _database(uri, name):
 def _ensure_indexes(database):
     # One command per collection: each is a round trip of the cold start.
     database.users.create_index("email", unique=True)
-    database.contents.create_index([("userId", 1), ("createdAt", -1)])
+    # A user's library and jobs in the lists' order, _id breaking ties, so
+    # that MongoDB answers a page in index order, examining only that page.
+    database.contents.create_index([("userId", 1), ("createdAt", -1), ("_id", -1)])
     database.voices.create_index([("userId", 1), ("createdAt", -1)])
     database.jobs.create_indexes([
         IndexModel("jobId", unique=True),
-        IndexModel([("userId", 1), ("createdAt", -1)]),
+        IndexModel([("userId", 1), ("createdAt", -1), ("_id", -1)]),
         # The sweeper's and the restart's queries: unfinished jobs by their times.
         IndexModel([("status", 1), ("scheduledFor", 1)]),
         IndexModel([("status", 1), ("claimExpiresAt", 1)]),
-        # The notifier's catch-up: a user's jobs finished since a moment.
+        # The notifier's catch-up: a user's jobs finished since a moment;
+        # and the trim of a user's finished jobs beyond the count kept.
         IndexModel([("userId", 1), ("completedAt", 1)]),
+        # Finished jobs past their retention (only a finish sets expiresAt).
+        IndexModel("expiresAt", expireAfterSeconds=0),
     ])
-    # The limits' counters, attempt records and reset links clean themselves up.
-    for name in ("generation_quotas", "attempts", "password_resets", "spend"):
+    # The limits' counters, attempt records, reset links and the month totals
+    # of trimmed jobs clean themselves up.
+    for name in ("generation_quotas", "attempts", "password_resets", "spend", "usage_months"):
         database[name].create_index("expiresAt", expireAfterSeconds=0)
 
 

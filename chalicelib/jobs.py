@@ -8,7 +8,7 @@ from datetime import timedelta
 import pymongo
 
 from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
-                        options, queue, settings, spend, validation)
+                        options, pages, queue, retention, settings, spend, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,10 @@ def _queue(user, inputs, source_ip):
         seconds=lifecycle.ESTIMATED_AI_SECONDS))
 
 
-def list_for(user: dict) -> list:
-    cursor = db.get().jobs.find({"userId": user["_id"]}).sort(
-        [("createdAt", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
-    return [contract.JOB(job) for job in cursor]
+def list_for(user: dict, page=None) -> tuple:
+    """(the user's jobs, newest first, all of them or the `page` asked for;
+    the next page's cursor or None)."""
+    return pages.listed("jobs", user, contract.JOB, page)
 
 
 def status_for(user: dict, job_id: str) -> dict:
@@ -166,10 +166,9 @@ def default_title(prompt: str) -> str:
 
 def usage_totals(user: dict) -> dict:
     """The user's jobs submitted this calendar month (UTC) and the tokens and
-    cost of those that report usage."""
+    cost of those that report usage, those trimmed since included."""
     start = clock.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    totals = {"start": clock.iso(start), "jobs": 0, "promptTokens": 0,
-              "completionTokens": 0, "totalTokens": 0, "cost": 0}
+    totals = {"start": clock.iso(start), **retention.trimmed_usage(user["_id"], start)}
     for job in db.get().jobs.find({"userId": user["_id"], "createdAt": {"$gte": start}},
                                   {"usage": 1}):
         totals["jobs"] += 1

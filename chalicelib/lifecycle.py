@@ -22,7 +22,7 @@ from typing import Optional
 import pymongo
 import pymongo.errors
 
-from chalicelib import clock, db, settings, spend
+from chalicelib import clock, db, retention, settings, spend
 from chalicelib.contract import CANCELLED, FINISHED, UNFINISHED
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,9 @@ def _finish_claimed(job, status, fields, deadline):
         try:
             update = _finished(status, fields, clock.now())
             if db.get().jobs.update_one(condition, update).matched_count:
-                return Outcome(_settled(_applied(job, update)))
+                finished = _settled(_applied(job, update))
+                retention.trim(job["userId"])
+                return Outcome(finished)
             # A write that landed but whose answer was lost looks like this too.
             finished = db.get().jobs.find_one(
                 {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": status})
@@ -252,7 +254,11 @@ def _finish_claimed(job, status, fields, deadline):
 def _finish(condition, status, fields, moment):
     job = db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
                                             return_document=pymongo.ReturnDocument.AFTER)
-    return _settled(job) if job is not None else None
+    if job is None:
+        return None
+    _settled(job)
+    retention.trim(job["userId"])
+    return job
 
 
 def _settled(job):
@@ -268,8 +274,11 @@ def _settled(job):
 
 
 def _finished(status, fields, moment):
-    # The claim token stays, so its holder can recognise its own write.
-    return {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment},
+    """Every finish: the claim token stays, so its holder can recognise its
+    own write; `expiresAt`, which only a finish sets, is when the TTL index
+    removes the job."""
+    return {"$set": {"status": status, **fields, "completedAt": moment, "updatedAt": moment,
+                     "expiresAt": retention.expires(moment)},
             "$unset": {"claimExpiresAt": ""}}
 
 

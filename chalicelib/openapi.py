@@ -7,7 +7,7 @@ import copy
 import functools
 from pathlib import Path
 
-from chalicelib import accounts, contract, options, validation
+from chalicelib import accounts, contract, options, settings, validation
 from chalicelib.contract import obj as _object, ref as _ref
 
 REDOC = Path(__file__).resolve().parent / "redoc.standalone.js"
@@ -205,10 +205,9 @@ def _contract_and_job_paths():
                 parameters=[{"name": "search", "in": "query", "required": False,
                              "description": "Searches title, type and body, "
                                             "case-insensitively and literally",
-                             "schema": _string("search")}],
-                responses={200: _json("The user's items, newest first",
-                                      {"type": "array", "items": _ref("Content")}),
-                           400: _messages([], _caps("search"))}),
+                             "schema": _string("search")}, *_page_parameters()],
+                responses={200: _listed("The user's items, newest first", "Content"),
+                           400: _messages([], [*_caps("search"), *_page_messages()])}),
             "post": _operation(
                 "content", "createContent", "Create new content",
                 body=_object({"title": _string("title", 1),
@@ -217,7 +216,8 @@ def _contract_and_job_paths():
                 responses={201: _json("The stored item", _ref("Content")),
                            400: _messages([contract.MISSING_FIELDS,
                                            contract.INVALID_CONTENT_TYPE],
-                                          _typed("title", "type", "body"), body=True)},
+                                          [*_typed("title", "type", "body"),
+                                           *_library_full()], body=True)},
                 server_error=True),
         },
         "/content/{id}": {
@@ -232,7 +232,8 @@ def _contract_and_job_paths():
                            400: _messages([], [contract.INVALID_CONTENT_TYPE,
                                                *[contract.cannot_be_empty(name)
                                                  for name in ("title", "type", "body")],
-                                               *_typed("title", "type", "body")],
+                                               *_typed("title", "type", "body"),
+                                               *_library_full()[1:]],
                                           body=True),
                            404: _messages([contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
@@ -299,8 +300,9 @@ def _contract_and_job_paths():
                 server_error=True),
             "get": _operation(
                 "generation", "listJobs", "Get all user's generation jobs",
-                responses={200: _json("The user's jobs, newest first",
-                                      {"type": "array", "items": _ref("Job")})}),
+                parameters=_page_parameters(),
+                responses={200: _listed("The user's jobs, newest first", "Job"),
+                           400: _messages([], _page_messages())}),
         },
         "/generate-content/{jobId}": {
             "parameters": [_path_id("jobId", "UUID of the job (from the queue response)")],
@@ -336,7 +338,8 @@ def _contract_and_job_paths():
                                            contract.NOT_A_REWRITE,
                                            *[contract.no_such_variant(count) for count in
                                              range(1, contract.MAX_VARIANTS + 1)],
-                                           contract.cannot_be_empty("title")], body=True),
+                                           contract.cannot_be_empty("title"),
+                                           *_library_full()], body=True),
                            404: _messages([contract.JOB_NOT_FOUND],
                                           [contract.CONTENT_NOT_FOUND])},
                 owner=True, server_error=True),
@@ -380,6 +383,39 @@ def _contract_and_job_paths():
             {"200": {"description": "JavaScript",
                      "content": {"text/javascript": {"schema": {"type": "string"}}}}})},
     }
+
+
+def _page_parameters():
+    most = settings.get().max_page_items
+    return [{"name": "limit", "in": "query", "required": False, "x-addition": True,
+             "description": "A page of at most this many (with cursor, "
+                            f"{most} by default); without limit or cursor, the whole list",
+             "schema": {"type": "integer", "minimum": 1, "maximum": most}},
+            {"name": "cursor", "in": "query", "required": False, "x-addition": True,
+             "description": f"The previous page's {contract.NEXT_CURSOR_HEADER} header",
+             "schema": _string("cursor")}]
+
+
+def _page_messages():
+    return [contract.bad_limit(settings.get().max_page_items), contract.INVALID_CURSOR,
+            *_caps("cursor")]
+
+
+def _listed(description, item):
+    """A list as the contract answers it, and the header of a page's next one."""
+    return {**_json(description, {"type": "array", "items": _ref(item)}),
+            "headers": {contract.NEXT_CURSOR_HEADER: {
+                "x-addition": True, "schema": {"type": "string"},
+                "description": "Only on a page (limit or cursor given) that has a next "
+                               "one: its cursor"}}}
+
+
+def _library_full():
+    """The library caps' refusals: the items' (a new item only), then the
+    characters'."""
+    config = settings.get()
+    return [contract.library_items_full(config.max_library_items_per_user),
+            contract.library_characters_full(config.max_library_characters_per_user)]
 
 
 def _option_messages():

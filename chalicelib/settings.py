@@ -70,6 +70,13 @@ NUMBERS = {
     "PASSWORD_RESETS_PER_IP_PER_MINUTE": (10, 1, 1000000),
     "PASSWORD_RESETS_PER_EMAIL_PER_HOUR": (3, 1, 1000),
     "PASSWORD_RESET_LINK_SECONDS": (1800, 1, 86400),
+    # Storage and lists (chalicelib/storage.py, retention.py, pages.py): at
+    # these defaults the unpaged lists stay far below a 6 MB Lambda answer.
+    "MAX_LIBRARY_ITEMS_PER_USER": (1000, 1, 100000),
+    "MAX_LIBRARY_CHARACTERS_PER_USER": (500000, 1, 100000000),
+    "MAX_FINISHED_JOBS_PER_USER": (20, 1, 10000),
+    "FINISHED_JOB_RETENTION_DAYS": (31, 1, 3650),
+    "MAX_PAGE_ITEMS": (100, 1, 1000),
 }
 
 
@@ -124,6 +131,11 @@ class Settings:
     password_resets_per_ip_per_minute: int
     password_resets_per_email_per_hour: int
     password_reset_link_seconds: int
+    max_library_items_per_user: int
+    max_library_characters_per_user: int
+    max_finished_jobs_per_user: int
+    finished_job_retention_days: int
+    max_page_items: int
     mail_from: Optional[str]
     smtp_url: Optional[str]
     client_url: str
@@ -288,6 +300,11 @@ def from_env(env) -> Settings:
         password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE"),
         password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR"),
         password_reset_link_seconds=_number(env, "PASSWORD_RESET_LINK_SECONDS"),
+        max_library_items_per_user=_number(env, "MAX_LIBRARY_ITEMS_PER_USER"),
+        max_library_characters_per_user=_number(env, "MAX_LIBRARY_CHARACTERS_PER_USER"),
+        max_finished_jobs_per_user=_number(env, "MAX_FINISHED_JOBS_PER_USER"),
+        finished_job_retention_days=_number(env, "FINISHED_JOB_RETENTION_DAYS"),
+        max_page_items=_number(env, "MAX_PAGE_ITEMS"),
         mail_from=env.get("MAIL_FROM") or None,
         smtp_url=env.get("SMTP_URL") or None,
         # Where the web client is, for the links mail carries: the hosted

@@ -369,7 +369,13 @@ LIMITS = {"MAX_ACTIVE_JOBS_PER_USER": "MaxActiveJobsPerUser",
           "MAX_SERVICE_JOBS_PER_DAY": "MaxServiceJobsPerDay",
           "MAX_SERVICE_COST_PER_DAY": "MaxServiceCostPerDay",
           "MAX_COST_PER_USER_PER_MONTH": "MaxCostPerUserPerMonth",
-          "OPENROUTER_PRICE_PER_MILLION_TOKENS": "OpenRouterPricePerMillionTokens"}
+          "OPENROUTER_PRICE_PER_MILLION_TOKENS": "OpenRouterPricePerMillionTokens",
+          "MAX_LIBRARY_ITEMS_PER_USER": "MaxLibraryItemsPerUser",
+          "MAX_LIBRARY_CHARACTERS_PER_USER": "MaxLibraryCharactersPerUser",
+          "MAX_PAGE_ITEMS": "MaxPageItems"}
+# Whatever finishes a job keeps finished jobs within these.
+RETENTION = {"MAX_FINISHED_JOBS_PER_USER": "MaxFinishedJobsPerUser",
+             "FINISHED_JOB_RETENTION_DAYS": "FinishedJobRetentionDays"}
 
 
 def test_the_limit_settings_reach_the_api_as_parameters_with_the_apps_defaults(aws):
@@ -409,6 +415,16 @@ def test_the_web_acl_guards_the_api_stage_and_the_notifiers_load_balancer(aws):
         json.dumps({"Ref": "NotifierLoadBalancer"}),
         json.dumps({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/"
                                "${RestAPI}/stages/${RestAPI.Stage}"})}
+
+
+def test_every_function_that_finishes_jobs_gets_the_retention_parameters(aws):
+    for function in ("APIHandler", "Worker", "DeadLetters"):
+        variables = aws["Resources"][function]["Properties"]["Environment"]["Variables"]
+        for variable, parameter in RETENTION.items():
+            default, low, high = settings.NUMBERS[variable]
+            assert variables[variable] == {"Ref": parameter}
+            assert aws["Parameters"][parameter] == {"Type": "Number", "Default": default,
+                                                    "MinValue": low, "MaxValue": high}
 
 
 NOTIFIER_LIMITS = {"NOTIFIER_MAX_SOCKETS_PER_USER": "NotifierMaxSocketsPerUser",

@@ -16,7 +16,8 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
-from chalicelib import auth, clock, content, db, jobs, lifecycle, limits, settings
+from chalicelib import auth, clock, content, db, jobs, lifecycle, limits, pages, settings
+from chalicelib.errors import ApiError
 
 READS = ("find", "count", "aggregate", "distinct")
 OTHERS = 200
@@ -89,17 +90,17 @@ def member():
 def test_listing_content_examines_only_the_users_own_items(plans, member):
     _items(member["user"], 20)
     with plans() as used:
-        listed = content.list_for(member["user"])
+        listed, _ = content.list_for(member["user"])
     assert len(listed) == 20
-    assert used == [("contents", "userId_1_createdAt_-1", 20)]
+    assert used == [("contents", "userId_1_createdAt_-1__id_-1", 20)]
 
 
 def test_searching_content_examines_only_the_users_own_items(plans, member):
     _items(member["user"], 20)
     with plans() as used:
-        found = content.list_for(member["user"], search="Body")
+        found, _ = content.list_for(member["user"], search="Body")
     assert len(found) == 20
-    assert used == [("contents", "userId_1_createdAt_-1", 20)]
+    assert used == [("contents", "userId_1_createdAt_-1__id_-1", 20)]
 
 
 def test_an_item_is_read_by_its_id_to_be_changed_or_deleted(plans, member):
@@ -142,19 +143,67 @@ def test_listing_and_reading_jobs_examine_only_the_users_own_jobs(plans, member)
     assert read == ("jobs", "jobId_1", 1)
 
 
-def test_a_claim_and_its_result_read_the_job_by_its_job_id(plans, member):
+def test_a_claim_and_its_result_read_the_job_by_its_job_id_then_trim_the_users_own(
+        plans, member):
     job_id = _job(member["user"])
     with plans() as used:
         lifecycle.complete(lifecycle.claim(job_id).job, "Generated text", deadline=float("inf"))
-    assert used == [("jobs", "jobId_1", 1)]
+    assert used == [("jobs", "jobId_1", 1), ("jobs", "userId_1_completedAt_1", 1)]
 
 
-def test_saving_a_job_reads_it_by_its_job_id(plans, member):
+def test_saving_a_job_reads_it_by_its_job_id_and_counts_only_the_users_library(plans, member):
     job_id = _job(member["user"])
     lifecycle.complete(lifecycle.claim(job_id).job, "Generated text", deadline=float("inf"))
+    _items(member["user"], 1)
     with plans() as used:
         jobs.save(member["user"], job_id, {})
     assert used == [("jobs", "jobId_1", 1)]
+
+
+def test_a_first_save_counts_the_users_library_from_its_own_items(plans, member):
+    with plans() as used:
+        _items(member["user"], 1)
+    assert used == [("library_usage", "_id_", 0), ("contents", "userId_1_createdAt_-1__id_-1", 0)]
+
+
+def test_a_refused_save_reads_the_users_count_by_id(plans, member, monkeypatch):
+    _items(member["user"], 2)
+    _with(monkeypatch, max_library_items_per_user=2)
+    with plans() as used, pytest.raises(ApiError):
+        _items(member["user"], 1)
+    assert used == [("library_usage", "_id_", 1)]
+
+
+def test_pages_of_content_examine_only_the_users_own_items(plans, member):
+    _items(member["user"], 20)
+    with plans() as used:
+        first, cursor = content.list_for(member["user"], page=pages.Page(5))
+        second, _ = content.list_for(member["user"],
+                                     page=pages.asked({"cursor": cursor}, "contents"))
+    assert (len(first), len(second)) == (5, 15)
+    assert [(name, index) for name, index, _ in used] == \
+        [("contents", "userId_1_createdAt_-1__id_-1")] * 2
+    # Past the first page: the items after the cursor and the one it names.
+    assert [examined for _, _, examined in used][1] <= 16
+
+
+def test_pages_of_jobs_examine_only_the_users_own_jobs(plans, member):
+    for _ in range(6):
+        _job(member["user"])
+    with plans() as used:
+        _, cursor = jobs.list_for(member["user"], page=pages.Page(3))
+        jobs.list_for(member["user"], page=pages.asked({"cursor": cursor}, "jobs"))
+    for listed, index, examined in used:
+        assert (listed, index.startswith("userId_1_"), examined <= 6) == ("jobs", True, True)
+
+
+def test_this_months_usage_reads_the_users_jobs_and_trimmed_total(plans, member):
+    _job(member["user"])
+    with plans() as used:
+        jobs.usage_totals(member["user"])
+    (months, by_id, _), (listed, index, examined) = used
+    assert (months, by_id) == ("usage_months", "_id_")
+    assert (listed, index.startswith("userId_1_"), examined) == ("jobs", True, 1)
 
 
 def test_a_restart_examines_only_unfinished_jobs(plans, member):
@@ -192,6 +241,11 @@ def _job(user, due_in=0.0):
         "contentType": "Blog Post Outline",
         "scheduledFor": moment + timedelta(seconds=due_in),
         "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]
+
+
+def _with(monkeypatch, **values):
+    config = dataclasses.replace(settings.get(), **values)
+    monkeypatch.setattr(settings, "get", lambda: config)
 
 
 def _email():

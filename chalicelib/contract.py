@@ -19,6 +19,19 @@ NOT_FOUND = "Not found"
 METHOD_NOT_ALLOWED = "Method not allowed"
 SERVER_ERROR = "Server error"
 
+# Hostile input (additions): JSON that no route has a use for, refused by
+# the body reader and the socket handshake before anything reads it, and
+# text that cannot be stored or hashed, refused by the string validator.
+# Every body the API reads is at most 3 levels deep ({"options": {"keywords":
+# [...]}}); the bound leaves room and keeps far below the parser's recursion.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"Request body must be nested at most {MAX_JSON_DEPTH} levels deep"
+REPEATED_KEY = "Request body must not repeat a key"
+NUMBER_OUT_OF_RANGE = "Request body holds a number out of range"
+PASSWORD_HOLDS_NUL = "password must not contain NUL characters"
+# The Socket.IO handshake's `auth` refused for the same reasons (connect_error).
+MALFORMED_AUTH = "Malformed auth"
+
 # Authentication, for requests and sockets alike.
 NO_TOKEN = "Not authorized, no token"
 NOT_AUTHORIZED = "Not authorized"
@@ -151,6 +164,12 @@ def not_a_string(name: str) -> str:
 
 def too_long(name: str, limit: int) -> str:
     return f"{name} must be at most {limit} characters"
+
+
+def not_text(name: str) -> str:
+    # A lone surrogate ("\ud800" in JSON) has no UTF-8 form: BSON, bcrypt and
+    # the response could not carry it.
+    return f"{name} must be valid Unicode text"
 
 
 def cannot_be_empty(name: str) -> str:

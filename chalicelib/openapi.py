@@ -45,6 +45,17 @@ unknown route 404 `{contract.NOT_FOUND}` and a wrong method 405
 (`{contract.not_a_string("<field>")}`, `{contract.too_long("<field>", "N")}`); a
 required field given as null counts as missing.
 
+Hostile input is refused with a 400 (beyond the contract): a body that is not
+UTF-8, starts with a byte order mark or holds NaN or Infinity is
+`{contract.MALFORMED_JSON}`; one nested deeper than {contract.MAX_JSON_DEPTH} levels
+`{contract.TOO_DEEP}`; one that repeats a key `{contract.REPEATED_KEY}`; one with
+an integer beyond 64 bits or a number beyond a double
+`{contract.NUMBER_OUT_OF_RANGE}`. A string with a lone surrogate is
+`{contract.not_text("<field>")}`, and a new password holding NUL
+`{contract.PASSWORD_HOLDS_NUL}`. The Socket.IO handshake's `auth` is read by
+the same rules: one that breaks them gets `connect_error` with
+`{contract.MALFORMED_AUTH}`.
+
 Real-time `job_completed` and `job_progress` events are sent over Socket.IO,
 which OpenAPI does not describe: see the contract's section 7 and the
 JobCompleted and JobProgress schemas."""
@@ -116,6 +127,7 @@ def _account_paths():
                                   _ref("Credentials")),
                        400: _messages([], [contract.MISSING_PASSWORDS,
                                            *wrong_password, contract.PASSWORD_TOO_LONG,
+                                           contract.PASSWORD_HOLDS_NUL,
                                            *_typed("currentPassword", "newPassword")],
                                       body=True),
                        429: password_guess}))},
@@ -137,6 +149,7 @@ def _account_paths():
                        400: _messages([], [contract.INVALID_LINK,
                                            contract.MISSING_RESET_FIELDS,
                                            contract.PASSWORD_TOO_LONG,
+                                           contract.PASSWORD_HOLDS_NUL,
                                            *_typed("token", "password")], body=True)}))},
         "/auth/me": {"delete": _added(_operation(
             "auth", "deleteAccount", "Delete the user, their library, jobs (unfinished ones "
@@ -183,6 +196,7 @@ def _contract_and_job_paths():
             responses={201: _json("Registered: the user and a token", _ref("Credentials")),
                        400: _messages([contract.MISSING_FIELDS, contract.USER_EXISTS],
                                       [contract.INVALID_EMAIL, contract.PASSWORD_TOO_LONG,
+                                       contract.PASSWORD_HOLDS_NUL,
                                        *_typed("name", "email", "password")], body=True),
                        429: _throttled([contract.TOO_MANY_REQUESTS])},
             server_error=True)},
@@ -426,7 +440,8 @@ def _option_messages():
             *_typed(*options.FREE_TEXT, "length", "platform"),
             *[message for name, item, most in options.LISTS
               for message in (contract.not_a_list(name), contract.too_many_items(name, most),
-                              contract.item_too_long(name, validation.LIMITS[item]))]]
+                              contract.item_too_long(name, validation.LIMITS[item]),
+                              contract.not_text(name))]]
 
 
 def _options_schema():
@@ -468,7 +483,8 @@ def _voice_paths():
     invalid = [contract.VOICE_NAME_REQUIRED, *_typed("name", "description"),
                contract.not_a_list("samples"),
                contract.too_many_items("samples", contract.MAX_SAMPLES),
-               contract.item_too_long("samples", validation.LIMITS["sample"])]
+               contract.item_too_long("samples", validation.LIMITS["sample"]),
+               contract.not_text("samples")]
     missing = _messages([], [contract.VOICE_NOT_FOUND])
     return {
         "/voices": {
@@ -534,6 +550,7 @@ def _messages(agreed, additions=(), body=False, addition=False):
     contract's, then those beyond it."""
     if body:
         additions = [*additions, contract.MALFORMED_JSON, contract.NOT_AN_OBJECT,
+                     contract.TOO_DEEP, contract.REPEATED_KEY, contract.NUMBER_OUT_OF_RANGE,
                      contract.BAD_REQUEST]
     lines = [f"`{message}`" for message in agreed]
     lines += [f"`{message}` (beyond the contract)" for message in additions]
@@ -562,7 +579,8 @@ def _typed(*names):
 
 
 def _caps(name):
-    return [contract.too_long(name, validation.LIMITS[name])]
+    """What a string field or parameter is refused for beyond its type."""
+    return [contract.too_long(name, validation.LIMITS[name]), contract.not_text(name)]
 
 
 def _string(name, min_length=0, string_format=None):

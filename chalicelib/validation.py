@@ -1,8 +1,19 @@
 """Typed request input: a JSON object whose fields are capped strings.
 
 Only strings pass, so no MongoDB operator such as {"$gt": ""} can reach a query.
+
+Hostile input is refused here, with a 400, before any route reads it: the
+body must be UTF-8 (no byte order mark, no invalid byte) and JSON without
+NaN or Infinity, at most contract.MAX_JSON_DEPTH levels deep, with no key
+repeated (parsers in front of the API may read the first of two where this
+one reads the last, so neither is taken) and no number beyond what BSON
+stores (a signed 64-bit integer, a finite double). Each string field must be
+text that can be encoded (no lone surrogate). NUL is refused only in a new
+password (see `password`): MongoDB stores it in any string value, no email
+can hold one, and an id holding one names nothing.
 """
 import json
+import math
 
 from chalicelib import contract
 from chalicelib.errors import ApiError
@@ -38,17 +49,79 @@ LIMITS = {
 }
 
 
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
 def json_body(request) -> dict:
     raw = request.raw_body or b""
     if not raw.strip():
         return {}
+    # Strict UTF-8, where json.loads would guess UTF-16 or UTF-32, skip a
+    # byte order mark and let encoded surrogates through.
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ApiError(400, contract.MALFORMED_JSON)
     try:
-        body = json.loads(raw)
-    except ValueError:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
         raise ApiError(400, contract.MALFORMED_JSON) from None
+    body = parse_json(text)
     if not isinstance(body, dict):
         raise ApiError(400, contract.NOT_AN_OBJECT)
     return body
+
+
+def parse_json(text: str):
+    """The value of a JSON text, refused (ApiError 400) when it is not JSON,
+    is nested too deeply, repeats a key or holds a number out of range."""
+    try:
+        value = json.loads(text, object_pairs_hook=_object, parse_int=_integer,
+                           parse_float=_double, parse_constant=_not_json)
+    except RecursionError:
+        raise ApiError(400, contract.TOO_DEEP) from None
+    except ValueError:
+        raise ApiError(400, contract.MALFORMED_JSON) from None
+    _check_depth(value)
+    return value
+
+
+def _object(pairs):
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ApiError(400, contract.REPEATED_KEY)
+    return value
+
+
+def _integer(digits):
+    # By length first: int() of thousands of digits is slow, or refused.
+    if len(digits) > 20 or not _INT64_MIN <= int(digits) <= _INT64_MAX:
+        raise ApiError(400, contract.NUMBER_OUT_OF_RANGE)
+    return int(digits)
+
+
+def _double(literal):
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ApiError(400, contract.NUMBER_OUT_OF_RANGE)
+    return value
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _check_depth(value):
+    # Level by level, not by recursion: the parser has just spent the stack.
+    level, depth = [value], 0
+    while level:
+        containers = [item for item in level if isinstance(item, (dict, list))]
+        if not containers:
+            return
+        depth += 1
+        if depth > contract.MAX_JSON_DEPTH:
+            raise ApiError(400, contract.TOO_DEEP)
+        level = [child for container in containers
+                 for child in (container.values() if isinstance(container, dict)
+                               else container)]
 
 
 def strings(body: dict, *names) -> dict:
@@ -73,6 +146,15 @@ def string(name, value):
         raise ApiError(400, contract.not_a_string(name))
     if len(value) > LIMITS[name]:
         raise ApiError(400, contract.too_long(name, LIMITS[name]))
+    return text(name, value)
+
+
+def text(name, value: str) -> str:
+    """`value` if it can be stored, hashed and answered: encodable as UTF-8."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, contract.not_text(name)) from None
     return value
 
 
@@ -93,6 +175,7 @@ def string_list(name, value, item_name, max_items) -> list:
     for item in value:
         if len(item) > LIMITS[item_name]:
             raise ApiError(400, contract.item_too_long(name, LIMITS[item_name]))
+        text(name, item)
     return value
 
 
@@ -107,7 +190,14 @@ def normalised_email(email: str) -> str:
 
 
 def password(value: str) -> str:
+    """A password that can be set. Only setting one is refused: a password
+    stored before a rule came in must still log in."""
     # bcrypt reads at most 72 bytes; longer passwords would be cut silently.
     if len(value.encode()) > 72:
         raise ApiError(400, contract.PASSWORD_TOO_LONG)
+    # This bcrypt hashes a NUL like any byte, but one that reads C strings
+    # (Node's, which the Express original used) stops at it: "a\0b" would
+    # match "a" there.
+    if "\0" in value:
+        raise ApiError(400, contract.PASSWORD_HOLDS_NUL)
     return value

@@ -1,6 +1,7 @@
 """What holds the notifier's sockets in bounds: sessions that never join the
 namespace are closed, sockets are capped per user and per client address,
-and catch-up on connect is rate-limited per user.
+catch-up on connect is rate-limited per user, and packets are read by the
+API's rules for JSON bodies.
 
 The socket caps count per process. What a flood of sockets exhausts is one
 process's memory and file descriptors, and a count kept beside the sockets
@@ -13,6 +14,7 @@ service scales to. Catch-up reads MongoDB, whichever process a socket
 reaches, so its rate is counted in Redis, where one transaction holds it for
 every process."""
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -20,6 +22,10 @@ from collections import Counter
 
 import socketio
 from redis import asyncio as aioredis
+from socketio import packet
+
+from chalicelib import contract, validation
+from chalicelib.errors import ApiError
 
 log = logging.getLogger("notifier")
 
@@ -122,3 +128,36 @@ class CatchUpRate:
             log.warning("catch-up rate of user %s not counted (%s); allowed", user_id, error)
             return True
         return count <= self.per_minute
+
+
+class _BoundedJson:
+    """The json module python-socketio reads packets with, by the rules of
+    the API's bodies (chalicelib.validation.parse_json)."""
+    dumps = staticmethod(json.dumps)
+    loads = staticmethod(validation.parse_json)
+
+
+class Refusal:
+    """The `auth` of a handshake whose JSON broke those rules: the connect
+    handler refuses it with `message`, as connect_error."""
+
+    def __init__(self, message):
+        self.message = message
+
+
+class HandshakePacket(packet.Packet):
+    """A Socket.IO packet read by the bounded parser. The stock one lets a
+    deeply nested auth raise RecursionError out of the packet, which ends
+    in a logged traceback and a client left without an answer; here a
+    CONNECT whose auth is refused still reaches the connect handler."""
+    json = _BoundedJson
+
+    def decode(self, encoded_packet):
+        try:
+            return super().decode(encoded_packet)
+        except ApiError as error:
+            if self.packet_type != packet.CONNECT:
+                raise ValueError(error.body["message"]) from None
+            log.info("handshake auth refused: %s", error.body["message"])
+            self.data = Refusal(contract.MALFORMED_AUTH)
+            return 0

@@ -12,7 +12,7 @@ import socketio
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError
 
-from chalicelib import auth, contract, db, jobs, notify, settings
+from chalicelib import auth, contract, db, jobs, notify, settings, validation
 from chalicelib.errors import ApiError
 from notifier import guard
 from notifier.relay import Relay
@@ -52,6 +52,7 @@ def create_server(async_mode) -> socketio.AsyncServer:
     # packets are capped far below Engine.IO's 1 MB.
     server = guard.HeldServer(config.notifier_connect_timeout_seconds, async_mode=async_mode,
                               client_manager=relay, cors_allowed_origins=_allowed_origin,
+                              serializer=guard.HandshakePacket,
                               max_http_buffer_size=config.notifier_max_packet_bytes)
     per_user = guard.Tally(config.notifier_max_sockets_per_user)
     per_address = guard.Tally(config.notifier_max_sockets_per_address)
@@ -114,11 +115,13 @@ async def _authenticate(data):
     """The user id the handshake's `auth.token` proves, and the token's
     claims; refuses the socket otherwise, which the client sees as
     `connect_error` with the message."""
+    if isinstance(data, guard.Refusal):
+        return _refuse(data.message)
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         return _refuse(contract.NO_TOKEN)
     try:
-        claims = auth.verified_claims(token)
+        claims = auth.verified_claims(validation.text("token", token))
         # pymongo blocks; a thread keeps the event loop serving other sockets.
         user = await asyncio.to_thread(auth.user_for_claims, claims)
     except ApiError as error:

@@ -15,6 +15,7 @@ TOPOLOGY = Path(__file__).resolve().parent / "topology.yml"
 RATE = re.compile(r"rate\((\d+) (second|minute|hour|day)s?\)")
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SECRET = re.compile(r"\{\{resolve:secretsmanager:[^:]+:SecretString:(\w+)\}\}")
+NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
 class TemplateError(Exception):
@@ -32,9 +33,9 @@ class Consumer:
 
 
 class Resolver:
-    """Evaluates the intrinsics the templates use (Ref, Fn::GetAtt, Fn::Sub
-    and secret references) against parameters, the pseudo parameters and
-    what `attribute(logical_id, name)` says about resources; `condition`
+    """Evaluates the intrinsics the templates use (Ref, Fn::GetAtt, Fn::Sub,
+    Fn::If and secret references) against parameters, the pseudo parameters
+    and what `attribute(logical_id, name)` says about resources; `condition`
     evaluates the template's Conditions."""
 
     def __init__(self, template, parameters=None, attribute=None, secrets=None,
@@ -54,8 +55,11 @@ class Resolver:
         self.conditions = template.get("Conditions", {})
 
     def __call__(self, node):
+        return self._resolve(self.choose(node))
+
+    def _resolve(self, node):
         if isinstance(node, list):
-            return [self(item) for item in node]
+            return [self._resolve(item) for item in node]
         if isinstance(node, str):
             return SECRET.sub(lambda match: self._secret(match.group(1)), node)
         if not isinstance(node, dict):
@@ -66,8 +70,22 @@ class Resolver:
             return self._get_att(*node["Fn::GetAtt"])
         if set(node) == {"Fn::Sub"}:
             return re.sub(r"\$\{([\w:.]+)\}", lambda match: self._sub(match.group(1)),
-                          self(node["Fn::Sub"]))
-        return {key: self(value) for key, value in node.items()}
+                          self._resolve(node["Fn::Sub"]))
+        return {key: self._resolve(value) for key, value in node.items()}
+
+    def choose(self, node):
+        """`node` with each Fn::If replaced by the branch its condition picks
+        and each AWS::NoValue left out, its other intrinsics as written: so
+        a list naming resources (a policy's Roles) is read before they exist."""
+        if isinstance(node, list):
+            return [item for item in map(self.choose, node) if item != NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::If"}:
+            name, holds, fails = node["Fn::If"]
+            return self.choose(holds if self.condition(name) else fails)
+        return {key: value for key, value in
+                ((key, self.choose(value)) for key, value in node.items()) if value != NO_VALUE}
 
     def condition(self, name) -> bool:
         """Whether the condition `name` holds; no condition (None) always does."""

@@ -239,10 +239,7 @@ SES_IDENTITY = {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::Acco
 def test_iam_resources_are_the_stacks_own(resources, function):
     for statement in statements(resources, function):
         resource = statement["Resource"]
-        if all(action.startswith("ec2:") for action in statement["Action"]):
-            # Lambda's network interfaces allow no resource-level permissions.
-            assert resource == "*"
-        elif "Fn::GetAtt" in resource:
+        if "Fn::GetAtt" in resource:
             assert resource["Fn::GetAtt"][0] in resources
         elif statement["Action"] == ["ses:SendEmail"]:
             assert resource == SES_IDENTITY

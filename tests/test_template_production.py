@@ -1,16 +1,23 @@
 """The packaged AWS template's production settings, checked offline: no
 secret in any function's configuration, each role reading exactly its own
 secrets, the web client on one origin (bucket, distribution, headers
-policy), the API in the VPC, TLS 1.2+ at the load balancer, the notifier's
-scaling."""
+policy), the API in the VPC, network interfaces for the functions in the VPC
+alone, TLS 1.2+ at the load balancer, the notifier's scaling."""
 import pytest
 import yaml
+
+from infra.topology import Resolver
 
 FUNCTIONS = ("APIHandler", "Worker", "DeadLetters", "Sweeper")
 SECRET_PARAMETERS = {"JWT_SECRET": "JwtSecretArn", "MONGODB_URI": "MongoDbUriSecretArn",
                      "OPENROUTER_API_KEY": "OpenRouterApiKeySecretArn",
                      "REDIS_AUTH_TOKEN": "RedisAuthTokenSecretArn"}
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+# What Lambda needs to give a function in a VPC its network interfaces
+# (the actions of AWSLambdaVPCAccessExecutionRole but its logs ones).
+NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                      "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
+                      "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +32,26 @@ def resources(aws):
 
 def variables(resources, function):
     return resources[function]["Properties"]["Environment"]["Variables"]
+
+
+def actions(statement):
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+def role_statements(resources, resolve):
+    """(role, statement) for each statement of each role's inline policies
+    and of each AWS::IAM::Policy whose condition holds, per role it names."""
+    for role, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                yield from ((role, statement)
+                            for statement in policy["PolicyDocument"]["Statement"])
+    for resource in resources.values():
+        if resource["Type"] == "AWS::IAM::Policy" and resolve.condition(resource.get("Condition")):
+            for named in resolve.choose(resource["Properties"]["Roles"]):
+                yield from ((named["Ref"], statement)
+                            for statement in resource["Properties"]["PolicyDocument"]["Statement"])
 
 
 def distribution(resources):
@@ -76,14 +103,26 @@ def test_the_api_runs_in_the_vpc_by_a_parameter_with_https_and_mongodb_egress(aw
     assert vpc[0] == "ApiInVpc"
     assert vpc[1]["SecurityGroupIds"] == [{"Ref": "ApiSecurityGroup"}]
     assert vpc[2] == {"Ref": "AWS::NoValue"}
-    network = resources["ApiNetworkPolicy"]
-    assert network["Condition"] == "ApiInVpc"
-    assert network["Properties"]["Roles"] == [{"Ref": "ApiHandlerRole"}]
-    assert "ec2:CreateNetworkInterface" in network["Properties"]["PolicyDocument"][
-        "Statement"][0]["Action"]
     egress = resources["ApiSecurityGroup"]["Properties"]["SecurityGroupEgress"]
     assert {(rule["FromPort"], rule["ToPort"]) for rule in egress} == {(443, 443),
                                                                        (27017, 27017)}
+
+
+@pytest.mark.parametrize("api_in_vpc", ["true", "false"])
+def test_network_interface_permissions_are_granted_once_to_each_function_in_the_vpc(
+        aws, resources, api_in_vpc):
+    resolve = Resolver(aws, {"ApiInVpc": api_in_vpc})
+    roles = {function: resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+             for function in FUNCTIONS}
+    in_vpc = [function for function in FUNCTIONS
+              if "VpcConfig" in resolve.choose(resources[function]["Properties"])]
+    grants = [(role, statement) for role, statement in role_statements(resources, resolve)
+              if any(action.startswith("ec2:") for action in actions(statement))]
+    assert in_vpc == (["APIHandler"] if api_in_vpc == "true" else []) + ["Worker", "DeadLetters"]
+    assert sorted(role for role, _ in grants) == sorted(roles[function] for function in in_vpc)
+    for _, statement in grants:
+        assert (set(actions(statement)), statement["Resource"]) == (NETWORK_INTERFACES, "*")
+    assert not any(resources[role]["Properties"].get("ManagedPolicyArns") for role in roles.values())
 
 
 def test_the_notifier_listener_refuses_tls_below_1_2(resources):

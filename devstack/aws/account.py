@@ -115,5 +115,6 @@ def _policies(template, role, resolve):
         yield policy["PolicyName"], resolve(policy["PolicyDocument"])
     for resource in resources_of_type(template, "AWS::IAM::Policy").values():
         properties = resource["Properties"]
-        if {"Ref": role} in properties["Roles"] and resolve.condition(resource.get("Condition")):
+        if resolve.condition(resource.get("Condition")) and {"Ref": role} in resolve.choose(
+                properties["Roles"]):
             yield properties["PolicyName"], resolve(properties["PolicyDocument"])

@@ -34,7 +34,8 @@ request = {"path": "/generate-content", "httpMethod": "POST", "isBase64Encoded":
            "multiValueQueryStringParameters": None, "pathParameters": None,
            "stageVariables": None,
            "requestContext": {"resourcePath": "/generate-content", "httpMethod": "POST",
-                              "path": "/generate-content"}}
+                              "path": "/generate-content",
+                              "identity": {"sourceIp": "192.0.2.10"}}}
 response = app(request, Context("api-function", "api-request"))
 job_id = json.loads(response["body"])["jobId"]
 record = {"messageId": "message-1", "receiptHandle": "handle", "eventSource": "aws:sqs",

@@ -114,7 +114,8 @@ def test_an_item_is_read_by_its_id_to_be_changed_or_deleted(plans, member):
 def test_login_finds_its_user_by_email(plans, member):
     with plans() as used:
         auth.login({"email": member["email"], "password": "pw"}, "192.0.2.1")
-    assert used == [("users", "email_1", 1)]
+    assert used[-1] == ("users", "email_1", 1)
+    assert all(index == "_id_" for _, index, _ in used[:-1])
 
 
 def test_a_token_finds_its_user_by_id(plans, member):
@@ -127,8 +128,9 @@ def test_usage_reads_the_quota_by_id_and_its_jobs_by_job_id(plans, member):
     job_id = _job(member["user"])
     limits.take_generation_slot(member["user"]["_id"], job_id)
     with plans() as used:
-        limits.usage(member["user"]["_id"])
-    assert used == [("generation_quotas", "_id_", 1), ("jobs", "jobId_1", 1)]
+        limits.usage(member["user"]["_id"], "192.0.2.1")
+    assert ("generation_quotas", "_id_", 1) in used and ("jobs", "jobId_1", 1) in used
+    assert all(index in ("_id_", "jobId_1") for _, index, _ in used)
 
 
 def test_listing_and_reading_jobs_examine_only_the_users_own_jobs(plans, member):

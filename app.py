@@ -1,8 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import Response
 
-from chalicelib import (accounts, auth, content, contract, edge, export, jobs, limits, logs,
-                        pages, resets, settings, voices, worker)
+from chalicelib import auth, content, contract, edge, jobs, limits, logs, pages, settings, voices
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
@@ -19,6 +18,34 @@ def _body():
 
 def _user():
     return auth.current_user(app.current_request)
+
+
+# The documentation's, the rarer routes' and the queue handlers' modules are
+# imported when first used: Lambda cannot cache bytecode, so each module
+# imported at start is compiled again on every cold start of every function.
+def _openapi():
+    from chalicelib import openapi
+    return openapi
+
+
+def _export():
+    from chalicelib import export
+    return export
+
+
+def _accounts():
+    from chalicelib import accounts
+    return accounts
+
+
+def _resets():
+    from chalicelib import resets
+    return resets
+
+
+def _worker():
+    from chalicelib import worker
+    return worker
 
 
 def _source_ip():
@@ -38,12 +65,12 @@ def login():
 
 @app.route("/auth/forgot-password", methods=["POST"])
 def forgot_password():
-    return Response(resets.forgot(_body(), _source_ip()), status_code=202)
+    return Response(_resets().forgot(_body(), _source_ip()), status_code=202)
 
 
 @app.route("/auth/reset-password", methods=["POST"])
 def reset_password():
-    return resets.reset(_body())
+    return _resets().reset(_body())
 
 
 @app.route("/auth/me", methods=["GET"])
@@ -60,20 +87,20 @@ def logout():
 @app.route("/auth/password", methods=["PUT"])
 def change_password():
     user = _user()
-    return accounts.change_password(user, _body())
+    return _accounts().change_password(user, _body())
 
 
 @app.route("/auth/me", methods=["DELETE"])
 def delete_account():
     user = _user()
-    return accounts.delete(user, _body())
+    return _accounts().delete(user, _body())
 
 
 @app.route("/auth/me/export", methods=["GET"])
 def export_account():
     user = _user()
     params = app.current_request.query_params or {}
-    return accounts.export(user, params.get("cursor"))
+    return _accounts().export(user, params.get("cursor"))
 
 
 def _listed(items, next_cursor):
@@ -111,7 +138,7 @@ def delete_content(content_id):
 
 @app.route("/content/{content_id}/export", methods=["GET"])
 def export_content(content_id):
-    text, headers = export.export(_user(), content_id, app.current_request.query_params or {})
+    text, headers = _export().export(_user(), content_id, app.current_request.query_params or {})
     return Response(text, headers=headers)
 
 
@@ -183,13 +210,6 @@ def cancel_job(job_id):
     return jobs.cancel(_user(), job_id)
 
 
-def _openapi():
-    # Imported when documentation is asked for: Lambda cannot cache bytecode,
-    # so each module imported at start is compiled again on every cold start.
-    from chalicelib import openapi
-    return openapi
-
-
 @app.route("/openapi.json", methods=["GET"])
 def openapi_document():
     return _openapi().document(app.current_request)
@@ -214,14 +234,15 @@ def docs_renderer():
 # template resource.
 @app.on_sqs_message(queue_arn="JobsQueue", name="worker")
 def process_jobs(event):
-    return worker.generate_batch(event.to_dict()["Records"], event.context)
+    return _worker().generate_batch(event.to_dict()["Records"], event.context)
 
 
 @app.on_sqs_message(queue_arn="DeadLetterQueue", name="dead_letters")
 def process_dead_letters(event):
+    worker = _worker()
     return worker.process_batch(event.to_dict()["Records"], event.context, worker.give_up)
 
 
 @app.schedule("SweepSchedule", name="sweeper")
 def sweep_stale_jobs(event):
-    return worker.resend_stale()
+    return _worker().resend_stale()

@@ -2,8 +2,14 @@
 request (GET /auth/me: settings, MongoClient, indexes, token, user), against a
 bare Chalice hello-world that imports pymongo and pings MongoDB; and the same
 first request with its secrets read as in Lambda, through the Parameters and
-Secrets Extension's local port (a stand-in serving them from memory)."""
+Secrets Extension's local port (a stand-in serving them from memory).
+
+As the Lambda package holds them, both apps' modules are compiled beforehand
+(infra/package.py's bytecode), and their packages come from a virtualenv
+with the package's requirements alone; the same app compiled at start shows
+what the bytecode saves. The dev virtualenv runs the working tree as it is."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +20,7 @@ from bench import percentile
 from bench.stage import JWT_SECRET, ROOT
 from devstack import services
 from devstack.aws.secrets_extension import SecretsExtension
+from infra.package import compile_folder
 
 RUNS = 12
 
@@ -80,33 +87,58 @@ def main():
                               "AWS_SESSION_TOKEN": "bench-session",
                               "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(extension.port)}
             token = _user_token(env)
-            ours = FIRST_REQUEST.format(path=str(ROOT), route="/auth/me", token=token)
-            hello = FIRST_REQUEST.format(path=str(ROOT / "bench" / "hello_app"), route="/",
-                                         token="")
-            for label, python in (("Lambda package", lambda_python()),
-                                  ("dev virtualenv", sys.executable)):
-                app_times, secret_times, hello_times = [], [], []
+            bundle, hello_bundle = Path(scratch) / "bundle", Path(scratch) / "hello"
+            _bundle(bundle, ROOT / "app.py", ROOT / "chalicelib")
+            _bundle(hello_bundle, ROOT / "bench" / "hello_app" / "app.py")
+
+            def first_request(path, route="/auth/me"):
+                return FIRST_REQUEST.format(path=str(path), route=route, token=token)
+
+            source = first_request(ROOT)
+            print(f"load average {os.getloadavg()[0]:.1f} at the start")
+            for label, python, ours, hello in (
+                    ("Lambda package", lambda_python(), first_request(bundle),
+                     first_request(hello_bundle, "/")),
+                    ("dev virtualenv", sys.executable, source,
+                     first_request(ROOT / "bench" / "hello_app", "/"))):
+                times = {"app": [], "secrets": [], "hello": [], "source": []}
                 for _ in range(RUNS):
-                    app_times.append(spawn_seconds(python, ours, env))
-                    secret_times.append(spawn_seconds(python, ours, from_extension))
-                    hello_times.append(spawn_seconds(python, hello, env))
-                report(label, app_times, secret_times, hello_times)
+                    times["app"].append(spawn_seconds(python, ours, env))
+                    times["secrets"].append(spawn_seconds(python, ours, from_extension))
+                    times["hello"].append(spawn_seconds(python, hello, env))
+                    if ours != source:
+                        times["source"].append(spawn_seconds(python, source, from_extension))
+                report(label, times)
         finally:
             extension.stop()
             mongo.stop()
 
 
-def report(label, app_times, secret_times, hello_times):
-    hello_median = percentile(hello_times, 0.5)
-    print(f"{label}: process start to first response, {RUNS} runs each")
-    for name, times in (("app.py GET /auth/me ", app_times),
-                        ("  + secrets read    ", secret_times)):
-        median = percentile(times, 0.5)
-        print(f"  {name}: median {median * 1000:.0f} ms, "
-              f"p90 {percentile(times, 0.9) * 1000:.0f} ms, "
-              f"ratio {median / hello_median:.2f}x (target <= 1.3x)")
-    print(f"  hello + pymongo     : median {hello_median * 1000:.0f} ms, "
-          f"p90 {percentile(hello_times, 0.9) * 1000:.0f} ms")
+def _bundle(folder, *paths):
+    """`paths` copied into `folder` and compiled as the Lambda package's are."""
+    folder.mkdir()
+    for path in paths:
+        if path.is_dir():
+            shutil.copytree(path, folder / path.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(path, folder)
+    compile_folder(folder)
+
+
+def report(label, times):
+    hello_median = percentile(times["hello"], 0.5)
+    print(f"{label}: process start to first response, {RUNS} runs each, interleaved")
+    for name, key in (("app.py GET /auth/me      ", "app"),
+                      ("  + secrets read         ", "secrets"),
+                      ("  + secrets, no bytecode ", "source")):
+        if times[key]:
+            median = percentile(times[key], 0.5)
+            print(f"  {name}: median {median * 1000:.0f} ms, "
+                  f"p90 {percentile(times[key], 0.9) * 1000:.0f} ms, "
+                  f"ratio {median / hello_median:.2f}x (target <= 1.3x)")
+    print(f"  hello + pymongo          : median {hello_median * 1000:.0f} ms, "
+          f"p90 {percentile(times['hello'], 0.9) * 1000:.0f} ms")
 
 
 def _user_token(env):

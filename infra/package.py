@@ -5,10 +5,14 @@ and the Lambda bundle; infra/topology.yml, with infra/template.yml for AWS
 (LocalStack's free edition takes the topology alone), is merged into it. The
 preflight Chalice writes names the `CorsOrigin` parameter, like every
 response, so the origin is given once."""
+import compileall
 import copy
 import os
+import py_compile
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -38,6 +42,7 @@ def package(stage: str, cors_origin: str = None) -> Path:
     subprocess.run([str(chalice), "package", "--stage", stage, "--template-format", "yaml",
                     "--merge-template", str(merge), str(out)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    add_bytecode(out / "deployment.zip")
     sam = out / "sam.yaml"
     template = yaml.safe_load(sam.read_text())
     name_the_origin_parameter(template, origin)
@@ -45,6 +50,27 @@ def package(stage: str, cors_origin: str = None) -> Path:
     route_the_api_through_the_distribution(template)
     sam.write_text(yaml.safe_dump(template, sort_keys=False))
     return sam
+
+
+def add_bytecode(bundle: Path):
+    """The bundle's modules compiled, beside their sources: Lambda's task
+    folder is read-only, so without them every cold start compiles each
+    module it imports (the app's and its packages' alike). Chalice packages
+    for the runtime of the Python running it, this one."""
+    with tempfile.TemporaryDirectory() as scratch:
+        with zipfile.ZipFile(bundle) as archive:
+            archive.extractall(scratch)
+        compile_folder(Path(scratch))
+        with zipfile.ZipFile(bundle, "a", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(scratch).rglob("*.pyc")):
+                archive.write(path, path.relative_to(scratch).as_posix())
+
+
+def compile_folder(folder: Path):
+    # Checked against the source's hash, not its modification time, which
+    # the zip and Lambda's unpacking need not keep.
+    compileall.compile_dir(folder, quiet=2,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
 
 
 def merge_template(stage: str) -> dict:

@@ -1,5 +1,6 @@
 """The deployment, checked offline: the packaged SAM templates pass cfn-lint,
 and the settings that matter are asserted on, for AWS and LocalStack alike."""
+import importlib.util
 import json
 import os
 import re
@@ -521,6 +522,18 @@ def test_the_lambda_bundle_holds_the_docs_renderer(packaged):
     with zipfile.ZipFile(packaged["dev"].parent / "deployment.zip") as bundle:
         packaged = bundle.read("chalicelib/redoc.standalone.js")
     assert packaged == (ROOT / "web" / "vendor" / "redoc.standalone.js").read_bytes()
+
+
+def test_the_lambda_bundle_holds_each_modules_bytecode_checked_against_its_source(packaged):
+    with zipfile.ZipFile(packaged["dev"].parent / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+        bytecode = {name: bundle.read(importlib.util.cache_from_source(name))
+                    for name in names if name.endswith(".py")
+                    and importlib.util.cache_from_source(name) in names}
+    assert {"app.py", "chalicelib/auth.py", "pymongo/__init__.py"} <= set(bytecode)
+    assert sorted(name for name in names if name.endswith(".py") and name not in bytecode) == []
+    # PEP 552's flags: hash-based, checked.
+    assert {int.from_bytes(pyc[4:8], "little") for pyc in bytecode.values()} == {0b11}
 
 
 def run_localstack_script(tmp_path, **env):

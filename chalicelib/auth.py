@@ -133,7 +133,8 @@ def verified_claims(token: str) -> dict:
 
 def user_for_claims(claims: dict):
     """The user the claims name (None if that user is gone); raises
-    ApiError(401, "Not authorized") for an inactive user or an ended session."""
+    ApiError(401, contract.NOT_AUTHORIZED) for an inactive user or an ended
+    session."""
     user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
     if user_id is None:
         raise ApiError(401, contract.NOT_AUTHORIZED)

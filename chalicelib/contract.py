@@ -58,6 +58,9 @@ MISSING_RESET_FIELDS = "Please provide token and password"
 # Limits.
 LOGIN_LOCKED = "Too many login attempts, please try again later"
 TOO_MANY_REQUESTS = "Too many requests from this address, please try again later"
+# API Gateway's own answer when the stage's throttling refuses a request
+# (the template's THROTTLED Gateway Response).
+THROTTLED = "Too many requests, please try again later"
 RESETS_REFUSED = "Too many password reset requests, please try again later"
 # A socket's connect_error over the notifier's caps.
 TOO_MANY_SOCKETS_FOR_USER = "Too many sockets for this user"
@@ -98,8 +101,8 @@ AI_UNREADABLE = "OpenRouter returned an unreadable response"
 AI_EMPTY = "AI returned empty content"
 
 
-def ai_failed(detail="provider error"):
-    return f"AI generation failed: {detail}"
+def ai_failed(detail=None):
+    return f"AI generation failed: {detail or 'provider error'}"
 
 
 def ai_http_error(status):

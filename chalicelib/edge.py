@@ -15,6 +15,12 @@ from chalicelib.errors import CHALICE_MESSAGES, ApiError, check_body_size
 log = logging.getLogger(__name__)
 
 
+def _per_thread(name):
+    """A property whose value each thread sets and reads on its own."""
+    return property(lambda app: getattr(app._state, name, None),
+                    lambda app, value: setattr(app._state, name, value))
+
+
 class ThreadSafeChalice(Chalice):
     """A Chalice app whose per-request state is per thread, and whose views'
     ApiErrors reach the middleware.
@@ -25,22 +31,8 @@ class ThreadSafeChalice(Chalice):
     request's headers and body to another.
     """
     _state = threading.local()
-
-    @property
-    def current_request(self):
-        return getattr(self._state, "request", None)
-
-    @current_request.setter
-    def current_request(self, request):
-        self._state.request = request
-
-    @property
-    def lambda_context(self):
-        return getattr(self._state, "context", None)
-
-    @lambda_context.setter
-    def lambda_context(self, context):
-        self._state.context = context
+    current_request = _per_thread("request")
+    lambda_context = _per_thread("context")
 
     def route(self, path, **kwargs):
         register = super().route(path, **kwargs)

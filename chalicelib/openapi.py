@@ -116,7 +116,7 @@ def _account_paths():
             "user's; their sockets are closed",
             body=_object({"everywhere": {"type": "boolean", "default": False}}, []),
             optional_body=True,
-            responses={200: _json("Logged out", _message_body(contract.LOGGED_OUT)),
+            responses={200: _json(contract.LOGGED_OUT, _message_body(contract.LOGGED_OUT)),
                        400: _messages([], [contract.EVERYWHERE_NOT_BOOLEAN], body=True)}))},
         "/auth/password": {"put": _added(_operation(
             "auth", "changePassword", "Set a new password; every other token ends",

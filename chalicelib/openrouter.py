@@ -260,7 +260,7 @@ def _chunk(data) -> dict:
     error = chunk.get("error")
     if error:
         message = error.get("message") if isinstance(error, dict) else None
-        raise GenerationFailed(contract.ai_failed(message or "provider error"))
+        raise GenerationFailed(contract.ai_failed(message))
     return chunk
 
 

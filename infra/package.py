@@ -7,6 +7,7 @@ preflight Chalice writes names the `CorsOrigin` parameter, like every
 response, so the origin is given once."""
 import compileall
 import copy
+import json
 import os
 import py_compile
 import subprocess
@@ -17,11 +18,16 @@ from pathlib import Path
 
 import yaml
 
+from chalicelib import contract
 from infra import topology
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 PREFLIGHT_ORIGIN = "method.response.header.Access-Control-Allow-Origin"
+# The contract's message for each error API Gateway answers by itself
+# (DEFAULT_4XX passes on API Gateway's own).
+GATEWAY_MESSAGES = {"MISSING_AUTHENTICATION_TOKEN": contract.NOT_FOUND,
+                    "THROTTLED": contract.THROTTLED, "DEFAULT_5XX": contract.SERVER_ERROR}
 
 
 class PackageError(Exception):
@@ -80,7 +86,17 @@ def merge_template(stage: str) -> dict:
     merged = {}
     for part in parts:
         merged = deep_merge(part, merged)
-    return topology.with_setting_bounds(merged)
+    return with_gateway_messages(topology.with_setting_bounds(merged))
+
+
+def with_gateway_messages(template) -> dict:
+    for resource in topology.resources_of_type(
+            template, "AWS::ApiGateway::GatewayResponse").values():
+        message = GATEWAY_MESSAGES.get(resource["Properties"]["ResponseType"])
+        if message:
+            resource["Properties"]["ResponseTemplates"] = {
+                "application/json": json.dumps({"message": message})}
+    return template
 
 
 def deep_merge(top, base):
@@ -105,8 +121,8 @@ def name_the_origin_parameter(template, origin):
 
 def send_every_method_to_the_api(definition):
     """API Gateway answers a method a path lacks with its own 404, where the
-    app answers 405 `Method not allowed`: each path of the DefinitionBody
-    sends any other method to the API function too."""
+    app answers 405 (contract.METHOD_NOT_ALLOWED): each path of the
+    DefinitionBody sends any other method to the API function too."""
     for path in definition["paths"].values():
         proxy = next(operation for operation in path.values()
                      if operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy")

@@ -63,7 +63,7 @@ def test_an_added_type_is_named_when_a_job_has_an_unknown_type(extended_api, hai
                                           f"Caption, {HAIKU.name}"}
 
 
-def test_an_added_type_is_offered_in_the_web_clients_selects(browser, extended):  # noqa: F811
+def test_an_added_type_is_offered_in_the_web_clients_selects(browser, extended):
     context = browser.new_context(base_url=extended.url)
     context.set_default_timeout(TIMEOUT_MS)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chalicelib import settings
+from chalicelib import contract, settings
 from infra.topology import Resolver
 from tests.support import DEPLOYED_ORIGIN, STAGES
 
@@ -297,9 +297,9 @@ def test_unknown_routes_and_gateway_errors_use_the_message_shape(dev):
                  if resource["Type"] == "AWS::ApiGateway::GatewayResponse"}
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"][
-        "application/json"]) == {"message": "Not found"}
+        "application/json"]) == {"message": contract.NOT_FOUND}
     assert json.loads(responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"]) == \
-        {"message": "Server error"}
+        {"message": contract.SERVER_ERROR}
     assert "message" in responses["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
 
 
@@ -346,7 +346,8 @@ def test_the_api_stage_throttles_every_route_by_parameters(aws):
                      if r["Type"] == "AWS::ApiGateway::GatewayResponse"
                      and r["Properties"]["ResponseType"] == "THROTTLED")
     assert throttled["StatusCode"] == "429"
-    assert "message" in json.loads(throttled["ResponseTemplates"]["application/json"])
+    assert json.loads(throttled["ResponseTemplates"]["application/json"]) == \
+        {"message": contract.THROTTLED}
     assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 

@@ -82,7 +82,7 @@ def test_the_apis_routes_are_the_gateways_on_the_same_origin(site):
 
 
 @pytest.fixture
-def hosted_page(browser, site):  # noqa: F811
+def hosted_page(browser, site):
     context = browser.new_context(base_url=site.url)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()

@@ -1,11 +1,15 @@
 // The library: the user's saved items, searched, edited and deleted in
 // place, rewritten by the AI, exported and copied.
 import { download, request } from "./api.js";
-import { typeOptions } from "./content-types.js";
+import { apiDocument, typeOptions } from "./content-types.js";
 import { $, el, markdown, submitting } from "./dom.js";
 import { loadUsage, showQueued } from "./generation.js";
 
-const INSTRUCTIONS = ["improve", "shorten", "expand", "rephrase", "translate"];
+// The rewrite instructions and the export formats are the API's.
+const instructions = apiDocument.then((document) => document.paths["/content/{id}/rewrite"]
+  .post.requestBody.content["application/json"].schema.properties.instruction.enum);
+const formats = apiDocument.then((document) => document.paths["/content/{id}/export"]
+  .get.parameters.find(({ name }) => name === "format").schema.enum);
 
 export async function loadLibrary(search) {
   $("#library-state").textContent = "Loading…";
@@ -21,6 +25,8 @@ export async function loadLibrary(search) {
 }
 
 function renderItem(item) {
+  const copyButton = el("button",
+    { type: "button", class: "link", onclick: (event) => copy(item, event.target) }, "Copy");
   const card = el("li", { class: "card item", "data-item": item._id },
     el("div", { class: "row" },
       el("h3", {}, item.title),
@@ -31,23 +37,23 @@ function renderItem(item) {
         "Edit"),
       el("button", { type: "button", class: "link", onclick: () => card.append(rewriteForm(item)) },
         "Rewrite"),
-      el("button", { type: "button", class: "link", onclick: () => exportAs(item, "md") },
-        "Export .md"),
-      el("button", { type: "button", class: "link", onclick: () => exportAs(item, "html") },
-        "Export .html"),
-      el("button", { type: "button", class: "link", onclick: (event) => copy(item, event.target) },
-        "Copy"),
+      copyButton,
       el("button", { type: "button", class: "link danger", onclick: () => remove(item, card) },
         "Delete")));
+  formats.then((list) => copyButton.before(...list.map((format) =>
+    el("button", { type: "button", class: "link", onclick: () => exportAs(item, format) },
+      `Export .${format}`))), () => {});
   return card;
 }
 
 // A rewrite is a job: it appears among the generations, where its result
 // can replace this item or be saved beside it.
 function rewriteForm(item) {
+  const instruction = el("select", { name: "instruction" });
+  instructions.then((list) => instruction.replaceChildren(
+    ...list.map((name) => el("option", { value: name }, name))), () => {});
   const form = el("form", { class: "inline rewrite" },
-    el("label", {}, "Rewrite ", el("select", { name: "instruction" },
-      ...INSTRUCTIONS.map((instruction) => el("option", { value: instruction }, instruction)))),
+    el("label", {}, "Rewrite ", instruction),
     el("label", {}, "Language (to translate) ", el("input", { name: "language" })),
     el("label", {}, "Note (optional) ", el("input", { name: "note" })),
     el("p", { class: "error", role: "alert" }),

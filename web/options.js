@@ -6,19 +6,22 @@ import { $, el } from "./dom.js";
 import { voiceOptions } from "./voices.js";
 
 const schema = apiDocument.then((document) => document.components.schemas.Options.properties);
-const LISTS = ["keywords", "features"];
 const storageKey = (type) => `options:${type}`;
+const wholeNumbers = ({ minimum, maximum }) =>
+  Array.from({ length: maximum - minimum + 1 }, (_, index) => String(minimum + index));
 
 export async function buildOptions() {
   const properties = await schema;
   const box = $("#options");
   const tones = el("datalist", { id: "tones" },
     ...properties.tone["x-named"].map((tone) => el("option", { value: tone })));
+  // Each field carries its schema type, which says how collectOptions reads it.
   const choice = (name, values, label) => el("label", { "data-option": name }, label,
-    el("select", { name }, el("option", { value: "" }, "—"),
+    el("select", { name, "data-type": properties[name].type }, el("option", { value: "" }, "—"),
       ...values.map((value) => el("option", { value }, value))));
   const text = (name, label, extra = {}) => el("label", { "data-option": name }, label,
-    el("input", { name, maxlength: String(properties[name].maxLength ?? ""), ...extra }));
+    el("input", { name, "data-type": properties[name].type,
+      maxlength: String(properties[name].maxLength ?? ""), ...extra }));
   const platforms = properties.platform["x-limits"];
   box.replaceChildren(tones,
     text("tone", "Tone", { list: "tones", placeholder: "friendly, or describe it" }),
@@ -26,7 +29,7 @@ export async function buildOptions() {
     text("language", "Language", { placeholder: "English" }),
     text("audience", "Audience"),
     text("keywords", "Keywords (comma-separated)"),
-    choice("variants", ["1", "2", "3"], "Variants"),
+    choice("variants", wholeNumbers(properties.variants), "Variants"),
     el("label", { "data-option": "voiceId" }, "Brand voice",
       el("select", { name: "voiceId" }, el("option", { value: "" }, "—"))),
     text("productName", "Product name"),
@@ -68,10 +71,10 @@ export function collectOptions(type) {
   const chosen = {};
   for (const field of $("#options").querySelectorAll("[name]")) {
     if (field.closest("[data-option]").hidden || !field.value.trim()) continue;
-    if (LISTS.includes(field.name)) {
+    if (field.dataset.type === "array") {
       chosen[field.name] = field.value.split(",").map((item) => item.trim()).filter(Boolean);
-    } else if (field.name === "variants") {
-      chosen.variants = Number(field.value);
+    } else if (field.dataset.type === "integer") {
+      chosen[field.name] = Number(field.value);
     } else {
       chosen[field.name] = field.value.trim();
     }

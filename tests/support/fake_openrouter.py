@@ -13,6 +13,9 @@ HTTP/1.1 without chunks, ended by closing the connection, and `[http/1.0]`
 as an HTTP/1.0 response, as some other OpenAI-compatible servers do. With
 `[held]` the stream stops after its first text until the test calls
 `release(prompt)`, so a test can see what arrives while a stream is open.
+`[rate-limited-once]` answers its first call 429 with a Retry-After of 1 s,
+`[rate-limited-slowly]` of RETRY_AFTER_SECONDS, time for a test to act
+during the client's wait.
 As other servers do: `[no-usage]` reports no usage, `[cut]` ends with
 `finish_reason: "length"`, `[reasoning]` streams reasoning deltas beside the
 text, `[no-done]` closes the stream after its finish reason without `[DONE]`.
@@ -26,6 +29,7 @@ API_KEY = "test-openrouter-key"
 # What OpenRouter charged, in credits (US dollars), for each completion.
 COST = 0.000125
 HOLD_SECONDS = 15
+RETRY_AFTER_SECONDS = 3
 
 
 class FakeOpenRouter:
@@ -64,6 +68,9 @@ class FakeOpenRouter:
         of a prompt; a 200's answer is a Script."""
         if "[rate-limited-once]" in prompt and count == 1:
             return 429, {"Retry-After": "1"}, {"error": {"message": "Rate limited"}}, 0
+        if "[rate-limited-slowly]" in prompt and count == 1:
+            return 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}, {
+                "error": {"message": "Rate limited"}}, 0
         if "[server-error]" in prompt:
             return 500, {}, {"error": {"message": "Internal error"}}, 0
         if "[payment-required]" in prompt:

@@ -50,6 +50,31 @@ class FakeOpenRouter:
         with self._lock:
             return [call for call in self.calls if call["prompt"] == prompt]
 
+    def first_call(self, prompt, timeout=20):
+        """The first call of `prompt`, once it has come."""
+        deadline = time.monotonic() + timeout
+        while not self.calls_for(prompt):
+            assert time.monotonic() < deadline, f"no call of {prompt!r} in {timeout}s"
+            time.sleep(0.1)
+        return self.calls_for(prompt)[0]
+
+    def aborted(self, prompt, timeout=10) -> bool:
+        """Whether the client went away from the first call of `prompt`
+        within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.first_call(prompt).get("aborted"):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    @staticmethod
+    def wait_past_retry(call):
+        """Sleep until a client honouring the Retry-After `call` was answered
+        (a `[rate-limited-slowly]` one) would have called again, with time to
+        spare."""
+        time.sleep(max(0.0, call["at"] + RETRY_AFTER_SECONDS + 2 - time.time()))
+
     def release(self, prompt):
         """Let a `[held]` stream of `prompt` go on."""
         self._gate(prompt).set()

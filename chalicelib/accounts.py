@@ -5,8 +5,8 @@ import logging
 
 import pymongo
 
-from chalicelib import (auth, clock, contract, db, lifecycle, limits, lockout, notify, pages,
-                        retention, spend, storage, validation)
+from chalicelib import (auth, clock, contract, db, jobs, lockout, notify, pages, storage,
+                        validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -34,24 +34,17 @@ def change_password(user: dict, body: dict) -> dict:
 
 def delete(user: dict, body: dict) -> dict:
     """Remove the user and everything stored about them. The user goes
-    first, so their tokens stop at once and the email is free; then every
-    unfinished job is cancelled before it is deleted, so a worker holding one
-    stops, and one whose message is still due finds no job to pay for."""
+    first, so their tokens stop at once, the email is free, and a submit
+    still under way sees them gone (`jobs.forget`)."""
     fields = validation.required_strings(body, ("password",), contract.MISSING_PASSWORD)
     auth.confirm_password(user, fields["password"])
     database = db.get()
     database.users.delete_one({"_id": user["_id"]})
-    for job in database.jobs.find({"userId": user["_id"],
-                                   "status": {"$in": list(lifecycle.UNFINISHED)}}, {"jobId": 1}):
-        lifecycle.cancel(job["jobId"], user["_id"])
-    database.jobs.delete_many({"userId": user["_id"]})
+    jobs.forget(user)
     database.contents.delete_many({"userId": user["_id"]})
     database.voices.delete_many({"userId": user["_id"]})
     storage.forget(user["_id"])
-    retention.forget(user["_id"])
-    limits.forget(user["_id"], user["email"])
     lockout.forget(user["_id"], user["email"])
-    spend.forget(user["_id"])
     database.password_resets.delete_many({"userId": user["_id"]})
     notify.sessions_ended(user["_id"])
     log.info("user %s: account deleted", user["_id"])

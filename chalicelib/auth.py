@@ -144,6 +144,12 @@ def user_for_claims(claims: dict):
     return user
 
 
+def exists(user_id) -> bool:
+    """Whether the user is still there: a request authorised before its
+    account was deleted may outlast the deletion."""
+    return db.get().users.find_one({"_id": user_id}, {"_id": 1}) is not None
+
+
 def _ended(user, claims) -> bool:
     return (claims.get("gen", 0) != generation(user)
             or any(ended["sid"] == session_of(claims)

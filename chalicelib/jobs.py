@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pymongo
 
-from chalicelib import (clock, content, contract, db, lifecycle, limits, logs, metrics, notify,
-                        options, pages, queue, retention, settings, spend, validation)
+from chalicelib import (auth, clock, content, contract, db, lifecycle, limits, logs, metrics,
+                        notify, options, pages, queue, retention, settings, spend, validation)
 from chalicelib.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,12 @@ def _queue(user, inputs, source_ip):
     }
     lifecycle.create(job)
     logs.add(jobId=job["jobId"])
+    # The deletion removes the user before their jobs: a job stored after
+    # those went is found here, one stored before went with them.
+    if not auth.exists(user["_id"]):
+        log.info("job %s: its user was deleted meanwhile; withdrawn", job["jobId"])
+        forget(user)
+        raise ApiError(401, contract.NOT_AUTHORIZED)
     try:
         queue.send_job(job["jobId"], delay)
     except Exception:
@@ -88,6 +94,23 @@ def _queue(user, inputs, source_ip):
     metrics.job_queued()
     return contract.job_queued(job, delay, job["scheduledFor"] + timedelta(
         seconds=lifecycle.ESTIMATED_AI_SECONDS))
+
+
+def forget(user: dict):
+    """Remove a deleted user's jobs and what their submits counted: each
+    unfinished job is cancelled first, so a worker holding it stops and its
+    reservation is settled, and one whose message is still due finds no job
+    to pay for; then every job, the usage kept of those trimmed, the
+    generation quota and the cost counters. The deletion calls it, and so
+    does a submit that outlasted it."""
+    jobs = db.get().jobs
+    for job in jobs.find({"userId": user["_id"], "status": {"$in": list(lifecycle.UNFINISHED)}},
+                         {"jobId": 1}):
+        lifecycle.cancel(job["jobId"], user["_id"])
+    jobs.delete_many({"userId": user["_id"]})
+    retention.forget(user["_id"])
+    limits.forget(user["_id"], user["email"])
+    spend.forget(user["_id"])
 
 
 def list_for(user: dict, page=None) -> tuple:

@@ -54,12 +54,14 @@ class Generation:
 
 
 def stream(prompt: str, content_type: str, deadline: float, on_text=None,
-           brief=None) -> Generation:
+           brief=None, before_call=None) -> Generation:
     """Generated Markdown for the prompt, streamed; `deadline` is a
     time.monotonic() by which we must have returned (the Lambda's remaining
-    time). `on_text(text_so_far)` is called as the text grows; an exception
-    it raises stops the call at once and propagates (a cancelled job).
-    `brief` is the job, whose options, voice or rewrite shape the prompt."""
+    time). `on_text(text_so_far)` is called as the text grows, and
+    `before_call()` before every paid attempt, the first and each retry; an
+    exception either raises stops the call at once and propagates (a
+    cancelled job). `brief` is the job, whose options, voice or rewrite
+    shape the prompt."""
     import requests  # only the worker calls out; kept out of the API's cold start
 
     config = settings.get()
@@ -76,6 +78,8 @@ def stream(prompt: str, content_type: str, deadline: float, on_text=None,
                       deadline - time.monotonic() - SAFETY_MARGIN_SECONDS)
         if timeout <= 0:
             break
+        if before_call:
+            before_call()
         started = time.monotonic()
         try:
             with _session().post(f"{config.openrouter_base_url}/chat/completions",

@@ -62,7 +62,7 @@ def generate(record, deadline, claim=None) -> float:
     try:
         job, failure = _variants(job, deadline, watch)
     except _Stopped:
-        log.info("job %s: no longer ours (cancelled); stream stopped", job_id)
+        log.info("job %s: no longer ours (cancelled or deleted); AI call stopped", job_id)
         return DONE
     kept = job.get("variantResults", [])
     if not kept:
@@ -84,7 +84,8 @@ def _variants(job, deadline, watch):
     while len(job.get("variantResults", [])) < wanted:
         try:
             generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
-                                           on_text=watch.on_text, brief=job)
+                                           on_text=watch.on_text, brief=job,
+                                           before_call=watch.check)
         except openrouter.GenerationFailed as failure:
             return job, failure
         text, notice = options.fit(generation.text, job)
@@ -134,9 +135,11 @@ def _summed_usage(kept) -> dict:
 
 
 class _Watch:
-    """The stream's callback: relays the text as job_progress and, at most
-    every HOLD_CHECK_SECONDS, stops the stream when the job is no longer
-    this claim's, so a cancelled job stops costing tokens."""
+    """The AI call's callbacks: before every paid attempt, and at most every
+    HOLD_CHECK_SECONDS of a stream, it stops the call when the job is no
+    longer this claim's (cancelled, or its account deleted), so such a job
+    costs no further tokens, not even a retry's; it relays the text as
+    job_progress."""
 
     def __init__(self, job):
         self.job = job
@@ -145,8 +148,10 @@ class _Watch:
 
     def on_text(self, text):
         self.progress.update(text)
-        if time.monotonic() - self.checked_at < HOLD_CHECK_SECONDS:
-            return
+        if time.monotonic() - self.checked_at >= HOLD_CHECK_SECONDS:
+            self.check()
+
+    def check(self):
         self.checked_at = time.monotonic()
         if not lifecycle.holds(self.job):
             raise _Stopped()

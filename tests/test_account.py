@@ -3,8 +3,11 @@ out everything stored about it."""
 import time
 
 import pytest
+from bson import ObjectId
 
-from chalicelib import db
+from chalicelib import db, jobs
+from chalicelib.errors import ApiError
+from tests.support.database import documents_of
 from tests.support.jobs import submit, unique, wait_until_finished
 from tests.support.listener import Listener
 from tests.support.sessions import CLOSE_SECONDS, closed_within, login, refused
@@ -20,6 +23,11 @@ def create_item(api, user, title="An item", body="Some text"):
                         json={"title": title, "type": "Blog Post Outline", "body": body})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def delete_account(api, user):
+    response = api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
+    assert response.status_code == 200
 
 
 def export_everything(api, user):
@@ -104,11 +112,7 @@ def test_a_deleted_account_leaves_no_document_of_its_own_in_any_collection(api, 
     api.post("/auth/forgot-password", json={"email": user["email"]})
     api.post("/auth/logout", token=login(api, user))
     api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
-    database = db.get()
-    left = [(name, document["_id"]) for name in database.list_collection_names()
-            for document in database[name].find()
-            if user["_id"] in repr(document) or user["email"] in repr(document)]
-    assert left == []
+    assert documents_of(user) == []
 
 
 def test_deleting_the_account_leaves_other_users_data(api, user, other_user):
@@ -124,6 +128,43 @@ def test_a_queued_job_of_a_deleted_account_makes_no_ai_call(api, user, openroute
     api.delete("/auth/me", token=user["token"], json={"password": user["password"]})
     # The stack's generation delay is 2 s; the message arrives and finds no job.
     time.sleep(5)
+    assert openrouter.calls_for(prompt) == []
+
+
+def test_a_streaming_job_of_a_deleted_account_is_stopped_and_leaves_nothing(api, user, listen,
+                                                                             openrouter):
+    listener = listen(user["token"])
+    prompt = unique("[long] Deleted mid-stream")
+    submit(api, user, prompt)
+    listener.progress.get(timeout=20)
+    delete_account(api, user)
+    assert openrouter.aborted(prompt), "the worker kept reading the stream"
+    assert len(openrouter.calls_for(prompt)) == 1
+    assert documents_of(user) == []
+
+
+def test_a_job_of_a_deleted_account_waiting_to_retry_makes_no_further_ai_call(api, user,
+                                                                              openrouter):
+    prompt = unique("[rate-limited-slowly] Deleted between attempts")
+    submit(api, user, prompt)
+    first = openrouter.first_call(prompt)
+    delete_account(api, user)
+    openrouter.wait_past_retry(first)
+    assert len(openrouter.calls_for(prompt)) == 1
+    assert documents_of(user) == []
+
+
+def test_a_submit_authorised_before_its_account_was_deleted_is_refused_and_stores_nothing(
+        api, user, openrouter):
+    # The user as the submit read it on arrival, before the deletion ran.
+    authorised = db.get().users.find_one({"_id": ObjectId(user["_id"])}, {"password": 0})
+    delete_account(api, user)
+    prompt = unique("Submitted while deleted")
+    with pytest.raises(ApiError) as refused:
+        jobs.submit(authorised, {"prompt": prompt, "contentType": "Blog Post Outline"},
+                    "192.0.2.1")
+    assert (refused.value.status, refused.value.body) == (401, {"message": "Not authorized"})
+    assert documents_of(user) == []
     assert openrouter.calls_for(prompt) == []
 
 

@@ -121,6 +121,45 @@ def test_a_raising_callback_stops_the_call_without_a_retry(fake):
     assert len(fake.calls_for(prompt)) == 1
 
 
+class Stop(Exception):
+    pass
+
+
+def stop_at(ask):
+    """A before_call that lets the first ask - 1 attempts go and stops at
+    the ask-th; `asks` counts them."""
+    def before_call():
+        before_call.asks += 1
+        if before_call.asks == ask:
+            raise Stop()
+    before_call.asks = 0
+    return before_call
+
+
+def test_before_every_attempt_the_caller_is_asked(fake):
+    prompt = f"[rate-limited-once] asked {time.monotonic_ns()}"
+    before_call = stop_at(ask=0)
+    openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                      before_call=before_call)
+    assert (before_call.asks, len(fake.calls_for(prompt))) == (2, 2)
+
+
+def test_a_caller_that_stops_before_the_first_attempt_makes_no_call(fake):
+    prompt = f"never called {time.monotonic_ns()}"
+    with pytest.raises(Stop):
+        openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                          before_call=stop_at(ask=1))
+    assert fake.calls_for(prompt) == []
+
+
+def test_a_caller_that_stops_during_the_backoff_makes_no_retry(fake):
+    prompt = f"[rate-limited-once] stopped while waiting {time.monotonic_ns()}"
+    with pytest.raises(Stop):
+        openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                          before_call=stop_at(ask=2))
+    assert len(fake.calls_for(prompt)) == 1
+
+
 def test_a_call_slower_than_the_time_left_fails_as_timed_out(fake):
     started = time.monotonic()
     with pytest.raises(openrouter.GenerationFailed, match="OpenRouter request timed out"):

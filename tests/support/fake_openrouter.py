@@ -13,6 +13,9 @@ HTTP/1.1 without chunks, ended by closing the connection, and `[http/1.0]`
 as an HTTP/1.0 response, as some other OpenAI-compatible servers do. With
 `[held]` the stream stops after its first text until the test calls
 `release(prompt)`, so a test can see what arrives while a stream is open.
+`[rate-limited-once]` answers its first call 429 with a Retry-After of 1 s,
+`[rate-limited-slowly]` of RETRY_AFTER_SECONDS, time for a test to act
+during the client's wait.
 As other servers do: `[no-usage]` reports no usage, `[cut]` ends with
 `finish_reason: "length"`, `[reasoning]` streams reasoning deltas beside the
 text, `[no-done]` closes the stream after its finish reason without `[DONE]`.
@@ -26,6 +29,7 @@ API_KEY = "test-openrouter-key"
 # What OpenRouter charged, in credits (US dollars), for each completion.
 COST = 0.000125
 HOLD_SECONDS = 15
+RETRY_AFTER_SECONDS = 3
 
 
 class FakeOpenRouter:
@@ -46,6 +50,31 @@ class FakeOpenRouter:
         with self._lock:
             return [call for call in self.calls if call["prompt"] == prompt]
 
+    def first_call(self, prompt, timeout=20):
+        """The first call of `prompt`, once it has come."""
+        deadline = time.monotonic() + timeout
+        while not self.calls_for(prompt):
+            assert time.monotonic() < deadline, f"no call of {prompt!r} in {timeout}s"
+            time.sleep(0.1)
+        return self.calls_for(prompt)[0]
+
+    def aborted(self, prompt, timeout=10) -> bool:
+        """Whether the client went away from the first call of `prompt`
+        within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.first_call(prompt).get("aborted"):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    @staticmethod
+    def wait_past_retry(call):
+        """Sleep until a client honouring the Retry-After `call` was answered
+        (a `[rate-limited-slowly]` one) would have called again, with time to
+        spare."""
+        time.sleep(max(0.0, call["at"] + RETRY_AFTER_SECONDS + 2 - time.time()))
+
     def release(self, prompt):
         """Let a `[held]` stream of `prompt` go on."""
         self._gate(prompt).set()
@@ -64,6 +93,9 @@ class FakeOpenRouter:
         of a prompt; a 200's answer is a Script."""
         if "[rate-limited-once]" in prompt and count == 1:
             return 429, {"Retry-After": "1"}, {"error": {"message": "Rate limited"}}, 0
+        if "[rate-limited-slowly]" in prompt and count == 1:
+            return 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}, {
+                "error": {"message": "Rate limited"}}, 0
         if "[server-error]" in prompt:
             return 500, {}, {"error": {"message": "Internal error"}}, 0
         if "[payment-required]" in prompt:

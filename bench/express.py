@@ -56,7 +56,11 @@ def main():
                 "MONGODB_URI": mongo.url, "MONGODB_DB": DATABASES["project"], "REDIS_URL": redis.url,
                 "SQS_ENDPOINT_URL": "", "JWT_SECRET": secret, "BCRYPT_ROUNDS": "10",
                 "GENERATION_DELAY_SECONDS": "900",
-                "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000"}, logs / "project.log").start()
+                "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000",
+                # The POST cells store thousands of items for one user; the
+                # original has no cap to refuse them.
+                "MAX_LIBRARY_ITEMS_PER_USER": "100000",
+                "MAX_LIBRARY_CHARACTERS_PER_USER": "100000000"}, logs / "project.log").start()
             servers.append(project)
             express = Express(folder, mongo, redis, secret, logs / "express.log")
             servers.append(express)

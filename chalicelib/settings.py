@@ -67,6 +67,7 @@ NUMBERS = {
     "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": (100, 1, 1000000),
     "NOTIFIER_MAX_PACKET_BYTES": (4096, 1024, 1000000),
     "NOTIFIER_TRUSTED_PROXIES": (0, 0, 5),
+    "NOTIFIER_METRICS_SECONDS": (60, 1, 3600),
     "CATCH_UPS_PER_USER_PER_MINUTE": (10, 1, 10000),
     "PASSWORD_RESETS_PER_IP_PER_MINUTE": (10, 1, 1000000),
     "PASSWORD_RESETS_PER_EMAIL_PER_HOUR": (3, 1, 1000),
@@ -128,6 +129,8 @@ class Settings:
     notifier_max_sockets_per_address: int
     notifier_max_packet_bytes: int
     notifier_trusted_proxies: int
+    notifier_metrics_seconds: int
+    notifier_service_name: str
     catch_ups_per_user_per_minute: int
     password_resets_per_ip_per_minute: int
     password_resets_per_email_per_hour: int
@@ -297,6 +300,8 @@ def from_env(env) -> Settings:
         notifier_max_sockets_per_address=_number(env, "NOTIFIER_MAX_SOCKETS_PER_ADDRESS"),
         notifier_max_packet_bytes=_number(env, "NOTIFIER_MAX_PACKET_BYTES"),
         notifier_trusted_proxies=_number(env, "NOTIFIER_TRUSTED_PROXIES"),
+        notifier_metrics_seconds=_number(env, "NOTIFIER_METRICS_SECONDS"),
+        notifier_service_name=env.get("NOTIFIER_SERVICE_NAME") or "notifier",
         catch_ups_per_user_per_minute=_number(env, "CATCH_UPS_PER_USER_PER_MINUTE"),
         password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE"),
         password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR"),

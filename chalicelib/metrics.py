@@ -2,8 +2,10 @@
 requests refused for limits. In Lambda each is one line of CloudWatch
 Embedded Metric Format (Powertools), which CloudWatch turns into a metric
 with the stage (and, for refusals, the source) as dimensions; elsewhere it is
-a DEBUG log line, so a terminal is not flooded with JSON."""
+a DEBUG log line, so a terminal is not flooded with JSON. The notifier's
+sockets are EMF wherever it runs: the service scales on them."""
 import logging
+import sys
 
 from chalicelib import settings
 
@@ -45,13 +47,28 @@ def throttled(source: str):
     _emit("Throttled", "Count", 1, source=source)
 
 
+def sockets_held(count: int, service: str):
+    """The sockets one notifier process holds. Its container's log driver
+    sends stdout to CloudWatch Logs, which reads EMF there as from a Lambda,
+    and the ECS service scales on the average per task (infra/template.yml),
+    so the dimension is the service's name alone."""
+    _print("SocketsHeld", "Count", count, {"ServiceName": service})
+
+
 def _emit(name, unit, value, **dimensions):
     dimensions = {"stage": settings.get().stage, **dimensions}
     if not settings.in_lambda():
         log.debug("metric %s=%s %s %s", name, value, unit, dimensions)
         return
+    _print(name, unit, value, dimensions)
+
+
+def _print(name, unit, value, dimensions):
+    """One EMF line on stdout, flushed at once: a container's stdout is a
+    pipe, where Python would hold it in its buffer."""
     from aws_lambda_powertools.metrics import single_metric
 
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
                        default_dimensions=dimensions):
         pass
+    sys.stdout.flush()

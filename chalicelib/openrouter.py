@@ -3,7 +3,7 @@ with the models and their parameters kept here (each content type's system
 prompt is the contract's). Any OpenAI-compatible server can stand in for
 OpenRouter (see docs/operations.md): usage is asked for the way it
 understands, estimated when it reports none, and a text cut at the token
-limit says so."""
+limit, or at the most a job keeps, says so."""
 import dataclasses
 import email.utils
 import json
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from chalicelib import contract, metrics, options, settings
+from chalicelib import contract, metrics, options, settings, storage
 from chalicelib.threadsafe import once
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,12 @@ MAX_ATTEMPTS = 4
 READ_BYTES = 65536
 # OpenAI's rule of thumb for English text, for servers that report no usage.
 CHARACTERS_PER_TOKEN = 4
+# The longest text one call keeps, counted as the library counts characters:
+# what the most tokens OPENROUTER_MAX_TOKENS may ask for hold. A server that
+# ignores max_tokens is cut here too, so three variants of every finished
+# job keep GET /generate-content under Lambda's 6 MB (tests/test_storage.py
+# proves it at the caps).
+MAX_TEXT_CHARACTERS = settings.NUMBERS["OPENROUTER_MAX_TOKENS"][2] * CHARACTERS_PER_TOKEN
 SAFETY_MARGIN_SECONDS = 2.0
 
 
@@ -151,13 +157,15 @@ def offline(prompt: str, content_type: str) -> str:
 
 
 def _read_stream(response, deadline, on_text) -> Generation:
-    """Reads the server-sent events to the end. Keep-alive comments are
+    """Reads the server-sent events to the end, or to MAX_TEXT_CHARACTERS,
+    where the text is cut as at the token limit. Keep-alive comments are
     skipped; an error event fails at once, since OpenRouter has ended that
     generation; a stream cut short is _StreamBroken."""
     import requests
     import urllib3
 
     parts, model, usage, finish_reason, finished = [], None, None, None, False
+    kept = 0
     try:
         for data in _events(response):
             if time.monotonic() + SAFETY_MARGIN_SECONDS >= deadline:
@@ -168,6 +176,7 @@ def _read_stream(response, deadline, on_text) -> Generation:
             chunk = _chunk(data)
             model = chunk.get("model") or model
             usage = _usage(chunk.get("usage")) or usage
+            before = kept
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason") == "error":
                     raise GenerationFailed(contract.ai_failed())
@@ -178,8 +187,15 @@ def _read_stream(response, deadline, on_text) -> Generation:
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     parts.append(text)
-                    if on_text:
-                        on_text("".join(parts))
+                    kept += storage.characters(text)
+            if kept > MAX_TEXT_CHARACTERS:
+                parts = [_cut("".join(parts), MAX_TEXT_CHARACTERS)]
+                finish_reason, finished = "length", True
+            if on_text and kept > before:
+                on_text("".join(parts))
+            if kept > MAX_TEXT_CHARACTERS:
+                # Leaving the stream closes it, which stops the generation.
+                break
     except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
         if not finished:
             raise _StreamBroken() from error
@@ -189,6 +205,12 @@ def _read_stream(response, deadline, on_text) -> Generation:
     if not text:
         raise GenerationFailed(contract.AI_EMPTY)
     return Generation(text, model, usage, finish_reason)
+
+
+def _cut(text, most):
+    """The start of `text` that is `most` characters long as the library
+    counts them, never half of a character."""
+    return text.encode("utf-16-le", "surrogatepass")[:most * 2].decode("utf-16-le", "ignore")
 
 
 def _with_usage(generation, request, config) -> Generation:

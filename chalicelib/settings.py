@@ -46,7 +46,8 @@ NUMBERS = {
     "GENERATION_DELAY_SECONDS": (60, 0, MAX_DELAY_SECONDS),
     "OPENROUTER_TIMEOUT_SECONDS": (30.0, 1, 600),
     "OPENROUTER_PRICE_PER_MILLION_TOKENS": (0.0, 0, 10000),
-    "OPENROUTER_MAX_TOKENS": (1200, 1, 100000),
+    # At most what the 6 MB bound allows (openrouter.MAX_TEXT_CHARACTERS).
+    "OPENROUTER_MAX_TOKENS": (1200, 1, 2000),
     "CLAIM_LEASE_SECONDS": (300, 5, 3600),
     "BCRYPT_ROUNDS": (12, 4, 15),
     "STALE_JOB_SECONDS": (900, 1, 86400),
@@ -66,6 +67,7 @@ NUMBERS = {
     "NOTIFIER_MAX_SOCKETS_PER_ADDRESS": (100, 1, 1000000),
     "NOTIFIER_MAX_PACKET_BYTES": (4096, 1024, 1000000),
     "NOTIFIER_TRUSTED_PROXIES": (0, 0, 5),
+    "NOTIFIER_METRICS_SECONDS": (60, 1, 3600),
     "CATCH_UPS_PER_USER_PER_MINUTE": (10, 1, 10000),
     "PASSWORD_RESETS_PER_IP_PER_MINUTE": (10, 1, 1000000),
     "PASSWORD_RESETS_PER_EMAIL_PER_HOUR": (3, 1, 1000),
@@ -127,6 +129,8 @@ class Settings:
     notifier_max_sockets_per_address: int
     notifier_max_packet_bytes: int
     notifier_trusted_proxies: int
+    notifier_metrics_seconds: int
+    notifier_service_name: str
     catch_ups_per_user_per_minute: int
     password_resets_per_ip_per_minute: int
     password_resets_per_email_per_hour: int
@@ -296,6 +300,8 @@ def from_env(env) -> Settings:
         notifier_max_sockets_per_address=_number(env, "NOTIFIER_MAX_SOCKETS_PER_ADDRESS"),
         notifier_max_packet_bytes=_number(env, "NOTIFIER_MAX_PACKET_BYTES"),
         notifier_trusted_proxies=_number(env, "NOTIFIER_TRUSTED_PROXIES"),
+        notifier_metrics_seconds=_number(env, "NOTIFIER_METRICS_SECONDS"),
+        notifier_service_name=env.get("NOTIFIER_SERVICE_NAME") or "notifier",
         catch_ups_per_user_per_minute=_number(env, "CATCH_UPS_PER_USER_PER_MINUTE"),
         password_resets_per_ip_per_minute=_number(env, "PASSWORD_RESETS_PER_IP_PER_MINUTE"),
         password_resets_per_email_per_hour=_number(env, "PASSWORD_RESETS_PER_EMAIL_PER_HOUR"),

@@ -42,6 +42,11 @@ class HeldServer(socketio.AsyncServer):
         super().__init__(**options)
         self.connect_timeout = connect_timeout
 
+    def sockets_held(self) -> int:
+        """Engine.IO sessions open here, connected to the namespace or not
+        yet: each holds its share of the process's memory."""
+        return len(self.eio.sockets)
+
     async def _handle_eio_connect(self, eio_sid, environ):
         await super()._handle_eio_connect(eio_sid, environ)
         asyncio.get_running_loop().call_later(

@@ -12,7 +12,7 @@ import socketio
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError
 
-from chalicelib import auth, contract, db, jobs, notify, settings, validation
+from chalicelib import auth, contract, db, jobs, metrics, notify, settings, validation
 from chalicelib.errors import ApiError
 from notifier import guard
 from notifier.relay import Relay
@@ -206,9 +206,12 @@ def aiohttp_app():
     """The notifier on its own (`python -m notifier`): Socket.IO at
     /socket.io/ and /health for load balancers, on aiohttp, whose sockets
     take a quarter less memory than uvicorn's behind Engine.IO's ASGI
-    wrapper."""
+    wrapper. Every NOTIFIER_METRICS_SECONDS it publishes the sockets it
+    holds, which its ECS service scales on."""
     app = web.Application(middlewares=[_without_compression])
-    create_server("aiohttp").attach(app)
+    server = create_server("aiohttp")
+    server.attach(app)
+    app.cleanup_ctx.append(lambda app: _publishing_sockets(server))
     app.router.add_get("/health", _health)
     app.router.add_route("*", "/{path:.*}", _not_found)
     return app
@@ -218,6 +221,23 @@ def asgi_app(other_asgi_app):
     """Socket.IO at /socket.io/ beside another ASGI app: the local stack
     serves the API on the same port."""
     return socketio.ASGIApp(create_server("asgi"), other_asgi_app=other_asgi_app)
+
+
+async def _publishing_sockets(server):
+    """The sockets published while the app runs: an aiohttp cleanup context."""
+    task = asyncio.create_task(_publish_sockets(server))
+    yield
+    task.cancel()
+
+
+async def _publish_sockets(server):
+    config = settings.get()
+    while True:
+        try:
+            metrics.sockets_held(server.sockets_held(), config.notifier_service_name)
+        except Exception:
+            log.exception("sockets held not published")
+        await asyncio.sleep(config.notifier_metrics_seconds)
 
 
 @web.middleware

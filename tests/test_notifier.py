@@ -22,7 +22,7 @@ from tests.support import JWT_SECRET, ROOT
 from tests.support.client import Client
 from tests.support.jobs import submit, unique, wait_until_finished
 from tests.support.listener import Listener
-from tests.support.notifier import Notifier, insert_finished, received
+from tests.support.notifier import Notifier, insert_finished, published, received
 
 JS_CLIENT = ROOT / "tests" / "js"
 
@@ -326,3 +326,19 @@ def test_the_javascript_client_sees_a_refusal_as_connect_error(node_client, sock
         assert listener.next() == {"kind": "connect_error", "data": "Not authorized"}
     finally:
         listener.close()
+
+
+def test_the_notifier_publishes_the_sockets_it_holds_as_an_embedded_metric(tmp_path, user,
+                                                                             listen):
+    started = Notifier(tmp_path / "notifier.log", env={
+        "NOTIFIER_METRICS_SECONDS": "1", "NOTIFIER_SERVICE_NAME": "test-notifier"}).start()
+    try:
+        for _ in range(3):
+            listen(user["token"], url=started.url)
+        record = published(started.log_path.read_text, "SocketsHeld", 3)
+    finally:
+        started.stop()
+    assert record["_aws"]["CloudWatchMetrics"] == [{
+        "Namespace": "AIContentGenerator", "Dimensions": [["ServiceName"]],
+        "Metrics": [{"Name": "SocketsHeld", "Unit": "Count"}]}]
+    assert record["ServiceName"] == "test-notifier"

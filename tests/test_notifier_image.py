@@ -25,6 +25,7 @@ from devstack.aws import harness
 from infra.topology import Topology
 from tests.support import DEPLOYED_ORIGIN, JWT_SECRET, ROOT
 from tests.support.listener import Listener
+from tests.support.notifier import published
 
 DOCKERFILE = ROOT / "notifier" / "Dockerfile"
 REDIS_AUTH_TOKEN = "the-image-tests-auth-token"
@@ -167,6 +168,9 @@ class VirtualenvImage:
         except RuntimeError as error:
             raise AssertionError(f"{error}: {self.log.read_text()[-2000:]}") from None
 
+    def output(self):
+        return self.log.read_text()
+
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -187,6 +191,10 @@ class DockerImage:
             ["docker", "run", "-d", "--rm", "--network", "host", *variables, self.tag],
             check=True, capture_output=True, text=True).stdout.strip()
         services.wait_until_listening(_Running(), port, "the notifier container", timeout=60)
+
+    def output(self):
+        return subprocess.run(["docker", "logs", self.container], capture_output=True,
+                              text=True).stdout
 
     def stop(self):
         if self.container:
@@ -219,7 +227,8 @@ def image(request, packaged, backing, logs, tmp_path_factory):
     port = services.free_port()
     try:
         running.start(environment, port)
-        yield {"url": f"http://127.0.0.1:{port}", "redis": cache, "stage": environment["STAGE"]}
+        yield {"url": f"http://127.0.0.1:{port}", "redis": cache, "stage": environment["STAGE"],
+               "environment": environment, "output": running.output}
     finally:
         running.stop()
         cache.stop()
@@ -264,3 +273,10 @@ def test_the_image_relays_an_event_published_through_redis(image):
         assert listener.event_for(payload["jobId"], timeout=10) == payload
     finally:
         listener.close()
+
+
+def test_the_image_publishes_its_sockets_under_the_name_the_template_gives(image):
+    # The first count, at start, before any socket.
+    record = published(image["output"], "SocketsHeld", 0)
+    assert record["ServiceName"] == image["environment"]["NOTIFIER_SERVICE_NAME"]
+    assert record["ServiceName"].endswith("-notifier")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chalicelib import contract, openrouter, settings
-from tests.support.fake_openrouter import COST
+from tests.support.fake_openrouter import COST, ENDLESS_WORD
 
 
 @pytest.fixture(autouse=True)
@@ -257,6 +257,19 @@ def test_a_text_cut_at_the_token_limit_says_so(fake):
     result = openrouter.stream("[cut] too long", "Blog Post Outline", time.monotonic() + 30)
     assert result.text == "# Generated\n\nContent about: [cut] too long"
     assert (result.finish_reason, result.spend()["finishReason"]) == ("length", "length")
+
+
+def test_a_text_past_the_most_a_job_keeps_is_cut_there_and_its_stream_closed(fake):
+    prompt = f"[endless] ignores max_tokens {time.monotonic_ns()}"
+    seen = []
+    result = openrouter.stream(prompt, "Blog Post Outline", time.monotonic() + 30,
+                               on_text=seen.append)
+    written = " ".join([ENDLESS_WORD] * 100)
+    assert result.text == written[:openrouter.MAX_TEXT_CHARACTERS]
+    assert (result.finish_reason, result.spend()["finishReason"]) == ("length", "length")
+    assert seen[-1] == result.text
+    assert all(len(text) <= openrouter.MAX_TEXT_CHARACTERS for text in seen)
+    assert fake.aborted(prompt)
 
 
 def test_a_text_that_ended_by_itself_keeps_no_finish_reason(fake):

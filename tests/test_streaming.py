@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from chalicelib.openrouter import MAX_TEXT_CHARACTERS
+from tests.support.fake_openrouter import ENDLESS_WORD
 from tests.support.jobs import submit, unique, wait_until_finished
 
 
@@ -126,3 +128,18 @@ def test_a_text_cut_at_the_token_limit_is_stored_and_announced_as_cut(api, user,
     listed = next(item for item in api.get("/generate-content", token=user["token"]).json()
                   if item["jobId"] == queued["jobId"])
     assert listed["finishReason"] == "length"
+
+
+def test_a_text_streamed_past_the_most_a_job_keeps_is_stored_cut_there(api, user, listen,
+                                                                         openrouter):
+    listener = listen(user["token"])
+    prompt = unique("[endless] A server ignoring max_tokens")
+    queued = submit(api, user, prompt)
+    event = listener.event_for(queued["jobId"], timeout=20)
+    job = wait_until_finished(api, user, queued["jobId"])
+    kept = " ".join([ENDLESS_WORD] * 100)[:MAX_TEXT_CHARACTERS]
+    assert (job["status"], job["generatedContent"], job["finishReason"]) == \
+        ("completed", kept, "length")
+    assert (event["generatedContent"], event["finishReason"]) == (kept, "length")
+    assert openrouter.aborted(prompt)
+    assert len(openrouter.calls_for(prompt)) == 1

@@ -130,18 +130,45 @@ def test_the_notifier_listener_refuses_tls_below_1_2(resources):
         "ELBSecurityPolicy-TLS13-1-2-2021-06")
 
 
-def test_the_notifier_scales_on_cpu_memory_and_requests_between_parameters(resources):
+def test_the_notifier_scales_on_cpu_memory_and_sockets_between_parameters(resources):
     target = resources["NotifierScalableTarget"]["Properties"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (
         {"Ref": "NotifierMinTasks"}, {"Ref": "NotifierMaxTasks"})
-    kinds = {resource["Properties"]["TargetTrackingScalingPolicyConfiguration"][
-        "PredefinedMetricSpecification"]["PredefinedMetricType"]
-        for resource in resources.values()
-        if resource["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"}
-    assert kinds == {"ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization",
-                     "ALBRequestCountPerTarget"}
+    policies = {name: metric(resource) for name, resource in resources.items()
+                if resource["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"}
+    assert policies == {
+        "NotifierCpuScaling": "ECSServiceAverageCPUUtilization",
+        "NotifierMemoryScaling": "ECSServiceAverageMemoryUtilization",
+        "NotifierSocketScaling": {
+            "Namespace": "AIContentGenerator", "MetricName": "SocketsHeld",
+            "Dimensions": [{"Name": "ServiceName",
+                            "Value": {"Fn::GetAtt": ["NotifierService", "Name"]}}],
+            "Statistic": "Average", "Unit": "Count"}}
     assert resources["NotifierService"]["Properties"]["DesiredCount"] == {
         "Ref": "NotifierMinTasks"}
+
+
+def metric(policy):
+    """A scaling policy's predefined metric type, or its own metric."""
+    configuration = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    predefined = configuration.get("PredefinedMetricSpecification")
+    return (predefined["PredefinedMetricType"] if predefined
+            else configuration["CustomizedMetricSpecification"])
+
+
+def test_the_notifier_keeps_a_parameters_sockets_per_task_on_average(aws, resources):
+    configuration = resources["NotifierSocketScaling"]["Properties"][
+        "TargetTrackingScalingPolicyConfiguration"]
+    assert configuration["TargetValue"] == {"Ref": "NotifierSocketsPerTask"}
+    parameter = aws["Parameters"]["NotifierSocketsPerTask"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 5000, 1)
+
+
+def test_the_notifier_publishes_its_sockets_under_its_services_name(resources):
+    container = resources["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert environment["NOTIFIER_SERVICE_NAME"] == \
+        resources["NotifierService"]["Properties"]["ServiceName"]
 
 
 def test_an_alarm_tells_when_the_notifier_is_at_its_maximum(resources):

@@ -18,18 +18,25 @@ as an HTTP/1.0 response, as some other OpenAI-compatible servers do. With
 during the client's wait.
 As other servers do: `[no-usage]` reports no usage, `[cut]` ends with
 `finish_reason: "length"`, `[reasoning]` streams reasoning deltas beside the
-text, `[no-done]` closes the stream after its finish reason without `[DONE]`.
+text, `[no-done]` closes the stream after its finish reason without `[DONE]`,
+and `[endless]` ignores `max_tokens`, streaming three times the longest text
+the worker keeps, paced, so that a client which stops reading is seen
+(`aborted`).
 """
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from chalicelib.openrouter import MAX_TEXT_CHARACTERS
+
 API_KEY = "test-openrouter-key"
 # What OpenRouter charged, in credits (US dollars), for each completion.
 COST = 0.000125
 HOLD_SECONDS = 15
 RETRY_AFTER_SECONDS = 3
+# `[endless]`'s words, a thousand characters each with their space.
+ENDLESS_WORD = "lorem" * 200
 
 
 class FakeOpenRouter:
@@ -117,6 +124,9 @@ class FakeOpenRouter:
             return 200, {}, Script(generated, pause=0.1), 0
         if "[long]" in prompt:
             return 200, {}, Script(" ".join(["word"] * 120) + f" {prompt}", pause=0.1), 0
+        if "[endless]" in prompt:
+            words = 3 * MAX_TEXT_CHARACTERS // (len(ENDLESS_WORD) + 1)
+            return 200, {}, Script(" ".join([ENDLESS_WORD] * words), pause=0.05), 0
         if "[primary-down]" in prompt:
             return 200, {}, Script(generated, fallback=True), 0
         if "[held]" in prompt:

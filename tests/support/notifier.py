@@ -1,4 +1,5 @@
 """`python -m notifier` as a process of its own, and what its sockets receive."""
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,20 @@ def received(listener, wait=1.0):
     while not listener.events.empty():
         events.append(listener.events.get())
     return events
+
+
+def published(output, metric, value, timeout=10):
+    """The first Embedded Metric Format line in a notifier's output (what
+    `output()` reads) that gives `metric` as `value`, waiting for it up to
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in output().splitlines():
+            record = json.loads(line) if line.startswith('{"_aws"') else {}
+            if record.get(metric) == [value]:
+                return record
+        time.sleep(0.2)
+    raise AssertionError(f"no {metric} of {value} published within {timeout} s")
 
 
 def insert_finished(user_id, count):

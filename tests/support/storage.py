@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bson import ObjectId
 
-from chalicelib import clock, db
+from chalicelib import clock, db, openrouter
 
 # Each character one that JSON escapes as \uXXXX: the most an answer
 # spends on one (seven bytes once Lambda escapes the backslash again).
@@ -44,10 +44,10 @@ def same_moment_items(user, count):
 
 def largest_jobs(user, finished, unfinished, char=ESCAPED):
     """Jobs with every field at its cap, in escaped characters: a prompt of
-    4,000, every option full, and three variants of 4,800 characters each
-    (what 1,200 tokens hold at four characters a token)."""
+    4,000, every option full, and three variants of the longest text a call
+    keeps."""
     moment = clock.now()
-    text = char * 4800
+    text = char * openrouter.MAX_TEXT_CHARACTERS
     options = {"tone": char * 60, "length": "long", "language": char * 40,
                "audience": char * 200, "keywords": [char * 40] * 10,
                "productName": char * 120, "features": [char * 200] * 10, "variants": 3}

@@ -85,7 +85,7 @@ def _variants(job, deadline, watch):
         try:
             generation = openrouter.stream(job["prompt"], job["contentType"], deadline,
                                            on_text=watch.on_text, brief=job,
-                                           before_call=watch.check)
+                                           before_call=watch.check_due)
         except openrouter.GenerationFailed as failure:
             return job, failure
         text, notice = options.fit(generation.text, job)
@@ -135,11 +135,12 @@ def _summed_usage(kept) -> dict:
 
 
 class _Watch:
-    """The AI call's callbacks: before every paid attempt, and at most every
-    HOLD_CHECK_SECONDS of a stream, it stops the call when the job is no
-    longer this claim's (cancelled, or its account deleted), so such a job
-    costs no further tokens, not even a retry's; it relays the text as
-    job_progress."""
+    """The AI call's callbacks: before every paid attempt and during a
+    stream, once HOLD_CHECK_SECONDS have passed since the claim or the last
+    check, it stops the call when the job is no longer this claim's
+    (cancelled, or its account deleted), so such a job costs no further
+    tokens, not even a retry's; it relays the text as job_progress. The
+    first attempt, moments after the claim, costs no read of its own."""
 
     def __init__(self, job):
         self.job = job
@@ -148,13 +149,13 @@ class _Watch:
 
     def on_text(self, text):
         self.progress.update(text)
-        if time.monotonic() - self.checked_at >= HOLD_CHECK_SECONDS:
-            self.check()
+        self.check_due()
 
-    def check(self):
-        self.checked_at = time.monotonic()
-        if not lifecycle.holds(self.job):
-            raise _Stopped()
+    def check_due(self):
+        if time.monotonic() - self.checked_at >= HOLD_CHECK_SECONDS:
+            self.checked_at = time.monotonic()
+            if not lifecycle.holds(self.job):
+                raise _Stopped()
 
 
 def give_up(record, deadline) -> float:

@@ -132,6 +132,15 @@ def test_network_interface_permissions_are_granted_once_to_each_function_in_the_
     assert not any(resources[role]["Properties"].get("ManagedPolicyArns") for role in roles.values())
 
 
+def test_the_notifier_execution_role_is_given_ecss_managed_policy(resources):
+    # What ECS does with it (pull the image from ECR, write the container's
+    # output to CloudWatch Logs) the deployed-shape harness does not do, so
+    # no test there would miss it: it is pinned here.
+    assert resources["NotifierExecutionRole"]["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                    "AmazonECSTaskExecutionRolePolicy"}]
+
+
 def test_the_notifier_listener_refuses_tls_below_1_2(resources):
     assert resources["NotifierListener"]["Properties"]["SslPolicy"] == (
         "ELBSecurityPolicy-TLS13-1-2-2021-06")

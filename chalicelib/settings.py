@@ -209,8 +209,9 @@ def _load(current):
         return current, refresh_at
 
 
-def use(config: Settings) -> Settings:
-    """Make `config` the settings of this process. Clients are cached per the
+def use(config: Optional[Settings]) -> Optional[Settings]:
+    """Make `config` the settings of this process (None: the environment's,
+    read at the next `get`, as at a cold start). Clients are cached per the
     settings they were built from, so the next call builds new ones."""
     global _current, _refresh_at
     _current, _refresh_at = config, None

@@ -9,7 +9,7 @@ import pytest
 from chalicelib import settings
 from devstack import services
 from devstack.services import StackProcess
-from tests.support import DEPLOYED_ORIGIN, JWT_SECRET, STAGES
+from tests.support import AWS_STAGES, DEPLOYED_ORIGIN, JWT_SECRET, STAGES
 from tests.support.client import Client
 from tests.support.fake_openrouter import API_KEY, FakeOpenRouter
 from tests.support.listener import Listener
@@ -33,7 +33,8 @@ def pytest_configure(config):
 def packaged():
     """`make package` for each stage, built once a session: {stage: sam.yaml path}."""
     from infra.package import package
-    return {stage: package(stage, cors_origin=DEPLOYED_ORIGIN) for stage in STAGES}
+    return {stage: package(stage, cors_origin=DEPLOYED_ORIGIN)
+            for stage in dict.fromkeys(STAGES + AWS_STAGES)}
 
 
 @pytest.fixture(scope="session")

@@ -55,11 +55,28 @@ def deployed(packaged, backing, openrouter, logs, tmp_path_factory):
         cache.stop()
         raise
     state = {"deployment": deployment, "api": Client(deployment.url), "mongo": mongo,
-             "storage": str(work / "mongo")}
+             "storage": str(work / "mongo"), "decisions_checked": 0}
     yield state
     deployment.stop()
     state["mongo"].stop()
     cache.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_call_is_refused(deployed):
+    """A call a role's policy lacks is an AccessDenied the code may log and
+    swallow (a postponement, a mail, a log line) as it would in AWS; here
+    the test during which it was made fails. Each decision is checked once,
+    after the test it was logged in: the first test answers for the
+    deployment's start too, and a background call (a poll, the schedule)
+    for the test it ran beside."""
+    yield
+    decisions = deployed["deployment"].account.decisions()
+    checked, deployed["decisions_checked"] = deployed["decisions_checked"], len(decisions)
+    refused = [f"{decision['principal']} was refused {decision['action']} on "
+               f"{decision['resource']}" for decision in decisions[checked:]
+               if not decision["allowed"]]
+    assert not refused, "\n".join(refused)
 
 
 LAMBDA_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -264,15 +281,6 @@ def test_each_functions_output_reaches_its_log_group(deployed, name):
     events = deployment.account.client("logs").filter_log_events(
         logGroupName=function.log_group)["events"]
     assert events
-
-
-def test_no_call_a_role_made_was_refused(deployed):
-    """Last: what the module's tests made the roles do. A call a role's
-    policy lacks is an AccessDenied the code may log and swallow (a
-    postponement, a mail, a log line) as it would in AWS; here it fails."""
-    refused = [decision for decision in deployed["deployment"].account.decisions()
-               if not decision["allowed"]]
-    assert refused == []
 
 
 def _stored_job(deployed, user, prompt, status, due_in, **fields):

@@ -194,8 +194,11 @@ def test_redis_requires_the_auth_token_from_the_secret(dev):
         assert variables(dev, name)["REDIS_AUTH_TOKEN_ARN"] == {"Ref": "RedisAuthTokenSecretArn"}
 
 
-SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[\w/-]+:SecretString:\w+\}\}"
-                              r"|\$\{\w+:\?[^}]+\}")
+# LocalStack's stage alone resolves secrets into its functions, from its
+# development secret: it has no secrets extension to read an ARN through
+# (see tests/test_template_production.py, which holds the AWS stages to ARNs).
+LOCALSTACK_SECRET = r"\{\{resolve:secretsmanager:ai-content-generator/localstack:SecretString:\w+\}\}"
+SECRET_REFERENCE = re.compile(LOCALSTACK_SECRET + r"|\$\{\w+:\?[^}]+\}")
 
 
 def secret_values(node):
@@ -220,6 +223,14 @@ def test_no_template_or_config_holds_a_secret_value(template):
         assert SECRET_REFERENCE.fullmatch(value) or local_database, (name, value)
     text = json.dumps(documents)
     assert not re.search(r"sk-or-[\w-]{8,}|AKIA[0-9A-Z]{16}|://[^/\s\"]*:[^/\s\"@]+@", text)
+
+
+def test_only_the_localstack_stage_resolves_a_secret_into_a_function(resources, stage):
+    resolved = {name: value for name, value in secret_values(resources)
+                if "{{resolve:" in value}
+    assert all(re.fullmatch(LOCALSTACK_SECRET, value) for value in resolved.values())
+    assert set(resolved) == ({"JWT_SECRET", "OPENROUTER_API_KEY"}
+                             if stage == "localstack" else set())
 
 
 def statements(resources, function):

@@ -9,4 +9,6 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 # can stand in for it.
 DEPLOYED_ORIGIN = "https://app.example.test"
 STAGES = ("dev", "localstack")
+# The stages packaged for AWS, with infra/template.yml merged in.
+AWS_STAGES = ("dev", "prod")
 INPROCESS_QUEUES = {"JobsQueueName": "inprocess-jobs", "DeadLetterQueueName": "inprocess-jobs-dlq"}

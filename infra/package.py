@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,12 +65,22 @@ def add_bytecode(bundle: Path):
     module it imports (the app's and its packages' alike). Chalice packages
     for the runtime of the Python running it, this one."""
     with tempfile.TemporaryDirectory() as scratch:
+        source, compiled = Path(scratch) / "source", Path(scratch) / "compiled.zip"
         with zipfile.ZipFile(bundle) as archive:
-            archive.extractall(scratch)
-        compile_folder(Path(scratch))
-        with zipfile.ZipFile(bundle, "a", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(Path(scratch).rglob("*.pyc")):
-                archive.write(path, path.relative_to(scratch).as_posix())
+            archive.extractall(source)
+        # The working tree's own bytecode, which chalice packages too, is
+        # stamped with times the archive does not keep: ours replaces it.
+        for cache in list(source.rglob("__pycache__")):
+            shutil.rmtree(cache)
+        compile_folder(source)
+        with zipfile.ZipFile(bundle) as original, \
+                zipfile.ZipFile(compiled, "w", zipfile.ZIP_DEFLATED) as archive:
+            for entry in original.infolist():
+                if "__pycache__/" not in entry.filename:
+                    archive.writestr(entry, original.read(entry))
+            for path in sorted(source.rglob("*.pyc")):
+                archive.write(path, path.relative_to(source).as_posix())
+        shutil.move(compiled, bundle)
 
 
 def compile_folder(folder: Path):

@@ -548,6 +548,12 @@ def test_the_lambda_bundle_holds_each_modules_bytecode_checked_against_its_sourc
     assert {int.from_bytes(pyc[4:8], "little") for pyc in bytecode.values()} == {0b11}
 
 
+def test_each_file_stands_once_in_the_lambda_bundle(packaged):
+    with zipfile.ZipFile(packaged["dev"].parent / "deployment.zip") as bundle:
+        names = bundle.namelist()
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
+
+
 def run_localstack_script(tmp_path, **env):
     """infra/deploy-localstack.sh with an `awslocal` that records its calls."""
     calls = tmp_path / "calls"

@@ -80,8 +80,9 @@ def start_mongo(storage: str, log_dir: Path, port=None) -> Service:
         Path(storage).mkdir(parents=True, exist_ok=True)
         storage = str(Path(storage).resolve())
         _end_leftovers(storage, "secantusd")
-    process = _spawn("mongodb", [str(BIN / "secantusd-py"), "--host", "127.0.0.1",
-                                 "--port", str(port), "--storage-path", storage], log_dir)
+    process = _spawn("mongodb", [sys.executable, str(Path(__file__).with_name("secantusd.py")),
+                                 "--host", "127.0.0.1", "--port", str(port),
+                                 "--storage-path", storage], log_dir)
     # secantusdb keeps the reply of every retryable write for 30 minutes and
     # scans them all on each write (and sorts them past 10,000): a write
     # costs its CPU 0.5 ms on a fresh server, 1-2 ms after 5,000 writes and

@@ -32,6 +32,8 @@ ENV = {
     "STACK_PARAMETERS": "JobsVisibilityTimeout=10 SweepSchedule='rate(5 seconds)'",
     "MAX_JOBS_PER_DAY": "1000", "REGISTRATIONS_PER_IP_PER_MINUTE": "1000",
     "MAX_JOBS_PER_ADDRESS_PER_DAY": "100000",
+    # Every job is read back at the end: none may be trimmed as a user's oldest.
+    "MAX_FINISHED_JOBS_PER_USER": str(JOBS),
     "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000",
     "JWT_SECRET": JWT_SECRET,
 }

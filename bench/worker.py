@@ -36,7 +36,10 @@ def main():
         env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
                "OPENROUTER_BASE_URL": fake.url,
                "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": JWT_SECRET,
-               "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING"}
+               "STAGE": "bench", "CORS_ORIGIN": "http://localhost:3000", "LOG_LEVEL": "WARNING",
+               # The 500 jobs are one user's: the default count kept would
+               # trim the finished ones the benchmark reads back.
+               "MAX_FINISHED_JOBS_PER_USER": str(JOBS)}
         # moto and LocalStack accept any credentials; boto3 reads them from the environment.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")

@@ -115,12 +115,12 @@ def against_floor(stack, floor, bare, reader, database):
     print(f"\nGET /content (20), {LOAD_CLIENTS} clients, beside bare Chalice routes "
           "through the same gateway and the same work without a framework:")
     print(f"{'':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'API CPU ms':>12}"
-          f"{'DB CPU ms':>11}{'req/s ratio':>13}{'CPU ratio':>11}")
+          f"{'DB CPU ms':>11}{'req/s ratio':>13}{'CPU ratio':>11}{'errors':>8}")
     for label, cells in runs.items():
         cell = _best(cells)
         print(f"{label:<24}{cell.rate:>8.0f}{cell.p50:>8.1f}{cell.p99:>8.1f}{cell.cpu_ms:>12.2f}"
               f"{cell.database_ms:>11.2f}{cell.rate / project.rate:>12.2f}×"
-              f"{project.cpu_ms / cell.cpu_ms:>10.2f}×")
+              f"{project.cpu_ms / cell.cpu_ms:>10.2f}×{cell.errors:>8}")
     print("(CPU per request; goal: the bare Chalice routes within 1.1× of the project; "
           "'same queries' verifies the token and loads the user as the contract requires, "
           "'items query' does neither; 'bare stdlib + pymongo' does what 'same queries' does "

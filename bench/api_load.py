@@ -57,7 +57,10 @@ def main():
                "SQS_ENDPOINT_URL": "", "JWT_SECRET": secrets.token_urlsafe(48),
                "BCRYPT_ROUNDS": str(BCRYPT_ROUNDS), "GENERATION_DELAY_SECONDS": "900",
                "LOGIN_ATTEMPTS_PER_IP_PER_MINUTE": "1000000",
-               "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000"}
+               "REGISTRATIONS_PER_IP_PER_MINUTE": "1000000",
+               # The POST cells store thousands of items for one user.
+               "MAX_LIBRARY_ITEMS_PER_USER": "100000",
+               "MAX_LIBRARY_CHARACTERS_PER_USER": "100000000"}
         stacks = []
         try:
             stack = StackProcess(env, folder / "stack.log").start()

@@ -60,9 +60,9 @@ def reserve(user_id, source_ip: str, now: datetime, slots: int, cost: float) -> 
     per_user = config.max_cost_per_user_per_month
     takes = [_count(_address_key(source_ip, day), slots, per_address, _next_day(day),
                     lambda frees: contract.address_limit_reached(per_address, frees)),
-             _count(_service_jobs_key(day), slots, config.max_service_jobs_per_day,
+             _count(_service_key("jobs", day), slots, config.max_service_jobs_per_day,
                     _next_day(day), contract.service_jobs_limit_reached),
-             _cost(_service_cost_key(day), cost, config.max_service_cost_per_day,
+             _cost(_service_key("cost", day), cost, config.max_service_cost_per_day,
                    _next_day(day), contract.service_cost_limit_reached),
              _cost(_user_cost_key(user_id, month), cost, per_user, _next_month(month),
                    lambda frees: contract.monthly_cost_limit_reached(per_user, frees))]
@@ -83,7 +83,7 @@ def release(record: dict, user_id, source_ip: str, slots: int):
     counters = _counters()
     counters.bulk_write([
         pymongo.UpdateOne({"_id": _address_key(source_ip, day)}, {"$inc": {"count": -slots}}),
-        pymongo.UpdateOne({"_id": _service_jobs_key(day)}, {"$inc": {"count": -slots}}),
+        pymongo.UpdateOne({"_id": _service_key("jobs", day)}, {"$inc": {"count": -slots}}),
         *_cost_changes(record, user_id, -record["reserved"])])
 
 
@@ -106,7 +106,7 @@ def usage(user_id, source_ip: str, now: datetime = None) -> dict:
     config = settings.get()
     day, month = _day(now), _month(now)
     found = {document["_id"]: document for document in _counters().find({"_id": {"$in": [
-        _address_key(source_ip, day), _service_jobs_key(day), _service_cost_key(day),
+        _address_key(source_ip, day), _service_key("jobs", day), _service_key("cost", day),
         _user_cost_key(user_id, month)]}})}
 
     def taken(key, field):
@@ -119,9 +119,9 @@ def usage(user_id, source_ip: str, now: datetime = None) -> dict:
         "addressJobsPerDay": {"used": taken(_address_key(source_ip, day), "count"),
                               "max": config.max_jobs_per_address_per_day,
                               "resetsAt": tomorrow},
-        "serviceJobsPerDay": {"reached": taken(_service_jobs_key(day), "count")
+        "serviceJobsPerDay": {"reached": taken(_service_key("jobs", day), "count")
                               >= config.max_service_jobs_per_day, "resetsAt": tomorrow},
-        "serviceCostPerDay": {"reached": taken(_service_cost_key(day), "cost")
+        "serviceCostPerDay": {"reached": taken(_service_key("cost", day), "cost")
                               >= config.max_service_cost_per_day, "resetsAt": tomorrow},
     }
 
@@ -145,7 +145,7 @@ def _actual_cost(job, reserved):
 
 def _cost_changes(record, user_id, delta):
     day, month = datetime.fromisoformat(record["day"]), datetime.fromisoformat(record["month"])
-    return [pymongo.UpdateOne({"_id": _service_cost_key(day)}, {"$inc": {"cost": delta}}),
+    return [pymongo.UpdateOne({"_id": _service_key("cost", day)}, {"$inc": {"cost": delta}}),
             pymongo.UpdateOne({"_id": _user_cost_key(user_id, month)},
                               {"$inc": {"cost": delta}})]
 
@@ -201,12 +201,9 @@ def _address_key(source_ip, day):
     return f"address-jobs:{day.date().isoformat()}:{source_ip}"
 
 
-def _service_jobs_key(day):
-    return f"service-jobs:{day.date().isoformat()}"
-
-
-def _service_cost_key(day):
-    return f"service-cost:{day.date().isoformat()}"
+def _service_key(counted, day):
+    """The service's count of "jobs" or "cost" for the day."""
+    return f"service-{counted}:{day.date().isoformat()}"
 
 
 def _user_cost_prefix(user_id):

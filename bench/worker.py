@@ -34,7 +34,6 @@ def main():
         logs = Path(scratch)
         started = [services.start_mongo(":memory:", logs), services.start_redis(logs)]
         fake = FakeOpenRouter(delay=0.05)
-        from chalicelib import settings
         env = {**os.environ, "MONGODB_URI": started[0].url, "REDIS_URL": started[1].url,
                "OPENROUTER_BASE_URL": fake.url,
                "OPENROUTER_API_KEY": API_KEY, "JWT_SECRET": JWT_SECRET,
@@ -75,7 +74,7 @@ def start_localstack(logs):
 
 
 def run(env, name, concurrency, fake, servers):
-    from chalicelib import clock, db, queue, settings
+    from chalicelib import clock, db, queue
     from devstack.aws.poller import RECEIVE_TIMEOUT_SECONDS, Poller
     from devstack.stack import ensure_queues, local_topology
 
@@ -207,7 +206,7 @@ def round_trips(base, batch=10):
     import app
     from chalice.local import LambdaContext
 
-    from chalicelib import clock, lifecycle, settings
+    from chalicelib import clock, lifecycle
 
     counter = CommandCounter()
     monitoring.register(counter)

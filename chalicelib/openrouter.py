@@ -188,12 +188,13 @@ def _read_stream(response, deadline, on_text) -> Generation:
                 if text:
                     parts.append(text)
                     kept += storage.characters(text)
-            if kept > MAX_TEXT_CHARACTERS:
+            cut = kept > MAX_TEXT_CHARACTERS
+            if cut:
                 parts = [_cut("".join(parts), MAX_TEXT_CHARACTERS)]
                 finish_reason, finished = "length", True
             if on_text and kept > before:
                 on_text("".join(parts))
-            if kept > MAX_TEXT_CHARACTERS:
+            if cut:
                 # Leaving the stream closes it, which stops the generation.
                 break
     except (requests.RequestException, urllib3.exceptions.HTTPError) as error:

@@ -2,7 +2,8 @@
 of the local worker (pollers feeding the Lambda handler), how late each job
 starts after its scheduledFor, and AI calls per job, against moto's SQS and
 LocalStack's side by side; then which part bounds it, and the database round
-trips of one job through the handler, counted by a command listener."""
+trips of a batch of jobs through the handler, counted by a command listener,
+for new users and for users whose every finish trims one job."""
 import dataclasses
 import json
 import os
@@ -201,30 +202,45 @@ def _median(values):
 def round_trips(base, batch=10):
     """A batch of due jobs through the jobs queue's handler, on a database of
     its own so that its client is built after the listener is registered; a
-    first batch warms the indexes up. Per job: the batch's claim (an update
-    and a read) shared by the batch, and each job's result."""
+    first batch warms the indexes up. The jobs are as a submit stores them
+    (a cost reservation to settle, the fake AI reporting a cost), each of its
+    own user, whose finished jobs are none yet ("new users") or already the
+    count kept, so that each finish trims one ("users at the count kept")."""
     import app
     from chalice.local import LambdaContext
 
-    from chalicelib import clock, lifecycle
+    from chalicelib import clock, db, lifecycle, retention, spend
 
     counter = CommandCounter()
     monitoring.register(counter)
     settings.use(dataclasses.replace(base, mongodb_db=f"round_trips_{uuid.uuid4().hex[:8]}"))
-    for _ in range(2):
+    figures = []
+    for label, finished in (("warm-up", 0), ("new users", 0),
+                            ("users at the count kept", KEPT_PER_USER)):
         moment = clock.now()
+        users = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(batch)]
+        done = moment - timedelta(minutes=1)
+        for user in users[:batch if finished else 0]:
+            db.get().jobs.insert_many([{
+                "jobId": str(uuid.uuid4()), "userId": user, "prompt": "Done",
+                "contentType": "Social Media Caption", "status": "completed",
+                "generatedContent": "Text", "scheduledFor": done, "createdAt": done,
+                "updatedAt": done, "completedAt": done, "expiresAt": retention.expires(done),
+                "__v": 0} for _ in range(finished)])
         records = [{"messageId": f"bench-{n}", "body": json.dumps({"jobId": lifecycle.create({
-            "jobId": str(uuid.uuid4()), "userId": "bench", "prompt": f"Job {n}",
+            "jobId": str(uuid.uuid4()), "userId": user, "prompt": f"Job {n}",
             "contentType": "Social Media Caption", "scheduledFor": moment,
+            "spend": spend.reserve(user, "127.0.0.1", moment, 1, 0.0),
             "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]})}
-            for n in range(batch)]
+            for n, user in enumerate(users)]
         counter.names.clear()
         app.process_jobs({"Records": records}, LambdaContext("worker", 256, 30_000))
-    names = defaultdict(int)
-    for name in counter.names:
-        names[name] += 1
-    return (f"{len(counter.names) / batch:.1f} in a batch of {batch} "
-            f"({', '.join(f'{count} {name}' for name, count in names.items())})")
+        names = defaultdict(int)
+        for name in counter.names:
+            names[name] += 1
+        figures.append(f"{len(counter.names) / batch:.1f} for {label} "
+                       f"({', '.join(f'{count} {name}' for name, count in names.items())})")
+    return f"in a batch of {batch}, " + "; ".join(figures[1:])
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ INPUTS = [
      "bench/README.md 2026-12-01 (moto's SQS send inside)"),
     ("database round trips per API request", 2, "round trips", "bench.api_load / the "
      "command listener: token's user + items (login: 3)"),
-    ("database round trips per job (worker)", 1.2, "round trips", f"bench.worker "
-     f"'database round trips per job', batch of 10; {MEASURED}"),
+    ("database round trips per job (worker)", 1.7, "round trips", "bench.worker "
+     "'database round trips per job', batch of 10, users at the count kept (each finish "
+     "trims one job); measured on this machine, 2026-12-07"),
     ("database round trips per job (API: insert, quota)", 3, "round trips",
      "bench.limits / POST /generate-content (assumption from its command list)"),
     ("worker CPU-ms per job beside a 50 ms AI", 3.5, "ms", f"bench.worker 'CPU per job: "

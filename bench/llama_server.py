@@ -103,6 +103,8 @@ class Relayed:
 
 def job_through_worker(redis_url) -> list:
     """The job's checks that failed, after printing what happened."""
+    from chalice.local import LambdaContext
+
     from chalicelib import clock, db, jobs, worker
     moment = clock.now()
     user_id = db.object_id(uuid.uuid4().hex[:24])
@@ -112,8 +114,8 @@ def job_through_worker(redis_url) -> list:
     db.get().jobs.insert_one(job)
     relayed = Relayed(redis_url, job["jobId"])
     started = time.monotonic()
-    worker.generate({"messageId": "bench", "body": json.dumps({"jobId": job["jobId"]})},
-                    started + 60)
+    worker.generate_batch([{"messageId": "bench", "body": json.dumps({"jobId": job["jobId"]})}],
+                          LambdaContext("worker", 256, 60_000))
     ended = time.monotonic()
     relayed.stop()
     stored = db.get().jobs.find_one({"jobId": job["jobId"]})

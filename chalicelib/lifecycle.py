@@ -10,7 +10,9 @@ effect (the paid AI call) happens until one conditional update has taken the
 job, so duplicate messages and racing workers cannot call the AI twice, and
 only the claim's holder can write its result. A claim is a lease: if its
 holder dies, the job can be claimed again once the lease has run out.
-The transition that ends a job settles its cost reservation (`spend`).
+What ends a job then `settle`s its cost reservation (`spend`) and trims its
+user's finished jobs (`retention`): the transition itself, or for a claim's
+result its holder, once for a batch.
 """
 import logging
 import time
@@ -228,20 +230,18 @@ def _finish_claimed(job, status, fields, deadline):
     """An update rather than a findAndModify (see `claim`): while the claim
     token is its holder's, no other transition changes the job (the sweeper
     only marks it swept), so the job after it is the claimed one with the
-    update applied."""
+    update applied. Its holder then `settle`s it."""
     condition = {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": "processing"}
     delay = 0.5
     while True:
         try:
             update = _finished(status, fields, clock.now())
             if db.get().jobs.update_one(condition, update).matched_count:
-                finished = _settled(_applied(job, update))
-                retention.trim(job["userId"])
-                return Outcome(finished)
+                return Outcome(_applied(job, update))
             # A write that landed but whose answer was lost looks like this too.
             finished = db.get().jobs.find_one(
                 {"jobId": job["jobId"], "claimToken": job["claimToken"], "status": status})
-            return Outcome(_settled(finished)) if finished else Outcome(reason="lost")
+            return Outcome(finished) if finished else Outcome(reason="lost")
         except pymongo.errors.PyMongoError:
             if time.monotonic() + delay >= deadline:
                 raise
@@ -254,23 +254,23 @@ def _finish_claimed(job, status, fields, deadline):
 def _finish(condition, status, fields, moment):
     job = db.get().jobs.find_one_and_update(condition, _finished(status, fields, moment),
                                             return_document=pymongo.ReturnDocument.AFTER)
-    if job is None:
-        return None
-    _settled(job)
-    retention.trim(job["userId"])
+    if job is not None:
+        settle([job])
     return job
 
 
-def _settled(job):
-    """A job just ended by this transition, its cost reservation settled.
-    A failure to settle leaves the reservation counted (the caps err towards
-    refusing) rather than losing the job's end and its announcement."""
+def settle(ended):
+    """After jobs have ended: settle their cost reservations, then trim their
+    users' finished jobs, in a few round trips for them all (a worker calls
+    it once for its batch, for the jobs its claims finished). A failure to
+    settle leaves the reservations counted (the caps err towards refusing)
+    rather than losing the jobs' ends and their announcements."""
     try:
-        spend.settle(job)
+        spend.settle(ended)
     except pymongo.errors.PyMongoError:
-        log.exception("job %s: its cost could not be settled; its reservation stands",
-                      job["jobId"])
-    return job
+        log.exception("jobs %s: their costs could not be settled; their reservations stand",
+                      [job["jobId"] for job in ended])
+    retention.trim(job["userId"] for job in ended)
 
 
 def _finished(status, fields, moment):

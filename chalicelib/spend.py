@@ -16,8 +16,8 @@ Cost is reserved before the call and settled after it:
   OPENROUTER_PRICE_PER_MILLION_TOKENS, once per variant), conditional on the
   counter leaving room for it; the job keeps what it reserved and in which
   windows (`spend`).
-- When the job ends, the one transition that ended it (lifecycle) settles:
-  it adds the actual cost minus the reservation to the same windows'
+- When the job ends, what ended it (lifecycle) settles, a worker once for
+  its batch: it adds the actual cost minus the reservation to the same windows'
   counters. The actual cost is what the job reports in `usage`; a job that
   ended before any worker claimed it, or that the AI refused, cost nothing;
   one cancelled or given up while being worked on keeps its reservation,
@@ -28,7 +28,8 @@ their estimates: with a price of 0 (OpenRouter reports each call's cost
 itself) the estimate is 0, and the caps are passed by at most the cost of
 the jobs in flight when they were reached, which the job caps and the
 worker's concurrency bound. A crash between a job's end and its settlement
-leaves its reservation counted: it errs towards refusing."""
+(for a worker, the end of its batch) leaves its reservation counted: it errs
+towards refusing."""
 from datetime import datetime, timedelta, timezone
 
 import pymongo
@@ -87,15 +88,19 @@ def release(record: dict, user_id, source_ip: str, slots: int):
         *_cost_changes(record, user_id, -record["reserved"])])
 
 
-def settle(job: dict):
-    """Replace a job's reservation by what it cost, once it has ended; only
-    the transition that ended it calls this (see the module's docstring)."""
-    record = job.get("spend")
-    if not record:
-        return
-    delta = _actual_cost(job, record["reserved"]) - record["reserved"]
-    if delta:
-        _counters().bulk_write(_cost_changes(record, job["userId"], delta))
+def settle(jobs):
+    """Replace the reservations of jobs that have ended by what they cost,
+    in one write for them all; only what ended them calls this (see the
+    module's docstring)."""
+    changes = []
+    for job in jobs:
+        record = job.get("spend")
+        if record:
+            delta = _actual_cost(job, record["reserved"]) - record["reserved"]
+            if delta:
+                changes += _cost_changes(record, job["userId"], delta)
+    if changes:
+        _counters().bulk_write(changes, ordered=False)
 
 
 def usage(user_id, source_ip: str, now: datetime = None) -> dict:

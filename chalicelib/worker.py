@@ -39,21 +39,26 @@ def process_batch(records, context, handle) -> dict:
 def generate_batch(records, context) -> dict:
     """The jobs queue's batch: every record's job claimed at once (two
     database round trips for the batch, not two per job), then each record
-    handled side by side with its own claim."""
+    handled side by side with its own claim, then the jobs it finished
+    settled and their users' finished jobs trimmed, once for the batch."""
     claims = lifecycle.claim_many([_parse_job_id(record) for record in records])
     by_record = {id(record): claim for record, claim in zip(records, claims)}
-    return process_batch(records, context,
-                         lambda record, deadline: generate(record, deadline, by_record[id(record)]))
+    ended = []
+    try:
+        return process_batch(records, context, lambda record, deadline: generate(
+            record, deadline, by_record[id(record)], ended.append))
+    finally:
+        lifecycle.settle(ended)
 
 
-def generate(record, deadline, claim=None) -> float:
-    """A job's message: claim the job (unless its batch did: `claim`),
-    stream the AI's answer to the owner, write the result."""
+def generate(record, deadline, claim, ended) -> float:
+    """A job's message, its job claimed by its batch (`claim`): stream the
+    AI's answer to the owner, write the result, and hand the job that result
+    ended to `ended`."""
     job_id = _job_id(record)
     logs.add(jobId=job_id)
     if job_id is None:
         return DONE
-    claim = claim or lifecycle.claim(job_id)
     if not claim.taken:
         return _not_taken(job_id, claim)
     job = claim.job
@@ -70,6 +75,8 @@ def generate(record, deadline, claim=None) -> float:
     else:
         watch.progress.finish()
         result = lifecycle.complete(job, kept[0]["text"], deadline, **_result(job, failure))
+    if result.taken:
+        ended(result.job)
     _announce(job_id, result)
     return DONE
 

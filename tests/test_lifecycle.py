@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from chalice.local import LambdaContext
 from pymongo import monitoring
 
 from chalicelib import clock, db, lifecycle, queue, settings, worker
@@ -215,7 +216,7 @@ def test_a_database_outage_after_the_ai_answered_costs_no_second_call(own_mongo,
               "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:inprocess-jobs"}
     outcome = {}
     working = threading.Thread(target=lambda: outcome.update(
-        retry_in=worker.generate(record, far(40))))
+        answer=worker.generate_batch([record], LambdaContext("worker", 256, 40_000))))
     working.start()
     deadline = far(10)
     while not openrouter.calls_for(prompt):
@@ -227,7 +228,7 @@ def test_a_database_outage_after_the_ai_answered_costs_no_second_call(own_mongo,
     own_mongo["mongo"] = services.start_mongo(own_mongo["storage"], logs, port=port)
     working.join(timeout=60)
     job = db.get().jobs.find_one({"jobId": job_id})
-    assert outcome == {"retry_in": worker.DONE}
+    assert outcome == {"answer": {"batchItemFailures": []}}
     assert (job["status"], job["generatedContent"]) == \
         ("completed", f"# Generated\n\nContent about: {prompt}")
     assert len(openrouter.calls_for(prompt)) == 1

@@ -121,8 +121,8 @@ def test_settling_replaces_the_reservation_by_what_the_job_cost(monkeypatch, day
     user = ObjectId()
     record = spend.reserve(user, an_address(), day, 1, 0.8)
     refusal(lambda: spend.reserve(user, an_address(), day, 1, 0.8))
-    spend.settle({"userId": user, "spend": record, "status": "completed", "attempts": 1,
-                  "usage": {"cost": 0.1}})
+    spend.settle([{"userId": user, "spend": record, "status": "completed", "attempts": 1,
+                   "usage": {"cost": 0.1}}])
     assert spend.usage(user, an_address(), day)["costPerMonth"]["used"] == 0.1
     spend.reserve(user, an_address(), day, 1, 0.8)
 
@@ -130,16 +130,16 @@ def test_settling_replaces_the_reservation_by_what_the_job_cost(monkeypatch, day
 def test_a_job_cancelled_before_any_claim_gives_its_reservation_back(day):
     user = ObjectId()
     record = spend.reserve(user, an_address(), day, 1, 0.5)
-    spend.settle({"userId": user, "spend": record, "status": "failed",
-                  "error": contract.CANCELLED})
+    spend.settle([{"userId": user, "spend": record, "status": "failed",
+                   "error": contract.CANCELLED}])
     assert spend.usage(user, an_address(), day)["costPerMonth"]["used"] == 0
 
 
 def test_a_job_cancelled_while_worked_on_keeps_its_reservation(day):
     user = ObjectId()
     record = spend.reserve(user, an_address(), day, 1, 0.5)
-    spend.settle({"userId": user, "spend": record, "status": "failed", "attempts": 1,
-                  "error": contract.CANCELLED})
+    spend.settle([{"userId": user, "spend": record, "status": "failed", "attempts": 1,
+                   "error": contract.CANCELLED}])
     assert spend.usage(user, an_address(), day)["costPerMonth"]["used"] == 0.5
 
 
@@ -150,8 +150,8 @@ def test_with_no_price_nothing_is_reserved_and_a_cap_reached_by_settled_costs_re
     assert spend.estimate(JOB, 1) == 0
     for _ in range(2):
         record = spend.reserve(user, an_address(), day, 1, 0)
-        spend.settle({"userId": user, "spend": record, "status": "completed", "attempts": 1,
-                      "usage": {"cost": COST}})
+        spend.settle([{"userId": user, "spend": record, "status": "completed", "attempts": 1,
+                       "usage": {"cost": COST}}])
     refusal(lambda: spend.reserve(user, an_address(), day, 1, 0))
 
 

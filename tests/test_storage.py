@@ -259,8 +259,11 @@ def job(user_id, due_in=0):
                              "createdAt": moment, "updatedAt": moment, "__v": 0})["jobId"]
 
 
-def finish(job_id):
-    lifecycle.complete(lifecycle.claim(job_id).job, "Text", deadline=float("inf"))
+def finish(job_id, **extra):
+    """As a worker does: the claim's result, then its settlement."""
+    ended = lifecycle.complete(lifecycle.claim(job_id).job, "Text", deadline=float("inf"),
+                               **extra)
+    lifecycle.settle([ended.job])
 
 
 def statuses(user_id):
@@ -295,15 +298,40 @@ def test_trimmed_jobs_still_count_in_this_months_usage(kept):
     from chalicelib import jobs
     user = {"_id": ObjectId()}
     for _ in range(5):
-        job_id = job(user["_id"])
-        claimed = lifecycle.claim(job_id).job
-        lifecycle.complete(claimed, "Text", deadline=float("inf"),
-                           usage={"promptTokens": 1, "completionTokens": 2, "totalTokens": 3,
-                                  "cost": 0.5})
+        finish(job(user["_id"]), usage={"promptTokens": 1, "completionTokens": 2,
+                                         "totalTokens": 3, "cost": 0.5})
     month = jobs.usage_totals(user)
     assert len(statuses(user["_id"])) == 3
     assert {key: month[key] for key in ("jobs", "totalTokens", "cost")} == \
         {"jobs": 5, "totalTokens": 15, "cost": 2.5}
+
+
+def test_one_settlement_trims_each_users_finished_jobs_to_the_count(kept):
+    users = [ObjectId(), ObjectId()]
+    finished = {user: [job(user) for _ in range(5)] for user in users}
+    ended = [lifecycle.complete(lifecycle.claim(job_id).job, "Text", deadline=float("inf")).job
+             for user in users for job_id in finished[user]]
+    lifecycle.settle(ended)
+    for user in users:
+        assert statuses(user) == {job_id: "completed" for job_id in finished[user][2:]}
+
+
+def test_trims_racing_over_the_same_jobs_count_each_trimmed_job_once(kept):
+    from chalicelib import jobs
+    user = {"_id": ObjectId()}
+    ended = [lifecycle.complete(lifecycle.claim(job(user["_id"])).job, "Text",
+                                deadline=float("inf"), usage={"totalTokens": 3, "cost": 0.5}).job
+             for _ in range(8)]
+    racing = [threading.Thread(target=lifecycle.settle, args=([finished],))
+              for finished in ended]
+    for thread in racing:
+        thread.start()
+    for thread in racing:
+        thread.join()
+    month = jobs.usage_totals(user)
+    assert len(statuses(user["_id"])) == 3
+    assert {key: month[key] for key in ("jobs", "totalTokens", "cost")} == \
+        {"jobs": 8, "totalTokens": 24, "cost": 4.0}
 
 
 def test_the_ttl_removes_a_finished_job_past_its_retention_and_keeps_unfinished_ones(

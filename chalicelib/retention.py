@@ -1,9 +1,10 @@
 """How long finished jobs are kept: FINISHED_JOB_RETENTION_DAYS after they
 finish, by a TTL index on `expiresAt`, which only a job's finish sets; and
 at most MAX_FINISHED_JOBS_PER_USER per user, the newest by when they
-finished, trimmed once jobs finish (by a worker, once its batch has ended). A job `queued` or `processing` has no
-`expiresAt` and is never trimmed, however old. Together they bound what the
-contract's unpaged GET /generate-content answers.
+finished, trimmed once jobs finish (by a worker, once its batch has ended).
+A job `queued` or `processing` has no `expiresAt` and is never trimmed,
+however old. Together they bound what the contract's unpaged
+GET /generate-content answers.
 
 A trimmed job's usage is added to its user's total for the month it was
 submitted in first, so GET /usage's month still counts it. The TTL removes

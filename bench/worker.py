@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -220,13 +220,13 @@ def round_trips(base, batch=10):
         moment = clock.now()
         users = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(batch)]
         done = moment - timedelta(minutes=1)
-        for user in users[:batch if finished else 0]:
+        if finished:
             db.get().jobs.insert_many([{
                 "jobId": str(uuid.uuid4()), "userId": user, "prompt": "Done",
                 "contentType": "Social Media Caption", "status": "completed",
                 "generatedContent": "Text", "scheduledFor": done, "createdAt": done,
                 "updatedAt": done, "completedAt": done, "expiresAt": retention.expires(done),
-                "__v": 0} for _ in range(finished)])
+                "__v": 0} for user in users for _ in range(finished)])
         records = [{"messageId": f"bench-{n}", "body": json.dumps({"jobId": lifecycle.create({
             "jobId": str(uuid.uuid4()), "userId": user, "prompt": f"Job {n}",
             "contentType": "Social Media Caption", "scheduledFor": moment,
@@ -235,9 +235,7 @@ def round_trips(base, batch=10):
             for n, user in enumerate(users)]
         counter.names.clear()
         app.process_jobs({"Records": records}, LambdaContext("worker", 256, 30_000))
-        names = defaultdict(int)
-        for name in counter.names:
-            names[name] += 1
+        names = Counter(counter.names)
         figures.append(f"{len(counter.names) / batch:.1f} for {label} "
                        f"({', '.join(f'{count} {name}' for name, count in names.items())})")
     return f"in a batch of {batch}, " + "; ".join(figures[1:])

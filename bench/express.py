@@ -1,8 +1,13 @@
 """This project beside the Express original it was written for
 (systemadmin-lab/content_managment_backend), both on one MongoDB-wire server
 and one Redis, bcrypt cost 10: GET /content (20 items) at 8 and 1
-connections, the search at 8 and POST /content at 8, alternating rounds, with req/s, p50 and p99 (medians of the rounds) and each
-server's and the database server's CPU-ms per request. Not in `make bench`: the original is not part of this repository.
+connections, the search at 8 and POST /content at 8, in alternating rounds.
+Each cell prints req/s, p50 and p99 (medians of the rounds), each server's
+and the database server's CPU-ms per request, the database commands a
+request cost (the server's own counters), and the range of the rounds'
+ratios: on two shared cores, runs minutes apart differ by 10-30 %, the
+rounds of one run by less. Not in `make bench`: the original is not part of
+this repository.
 
 Prepare it outside the repository, then point EXPRESS_DIR at it:
 
@@ -21,13 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import pymongo
 import requests
 
 from bench.api_load import ITEM, _cpu_seconds, _user
 from devstack import services
 from devstack.services import StackProcess
 
-ROUNDS = 3
+ROUNDS = 5
 WARM_UP_SECONDS = 1
 SECONDS_PER_CELL = 5
 SEARCH = "Outline"
@@ -79,7 +85,8 @@ def compare(servers, autocannon, database):
           "warm-up, alternating; medians of the rounds (load average "
           f"{os.getloadavg()[0]:.1f} at the start)")
     print(f"{'request':<22}{'conns':>6}{'server':>9}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'CPU ms/req':>12}{'DB CPU ms':>11}{'errors':>8}{'ratio':>8}")
+          f"{'CPU ms/req':>12}{'DB CPU ms':>11}{'DB cmds':>9}{'errors':>8}{'ratio':>8}"
+          f"{'rounds':>14}")
     for label, method, path, connections in CELLS:
         compare_cell(servers, autocannon, database, readers, writers, label, method, path,
                      connections)
@@ -101,31 +108,45 @@ def compare_cell(servers, autocannon, database, readers, writers, label, method,
     for name, cells in rounds.items():
         # A server that answered nothing within the cell has no ratio.
         ratio = f"{rates['project'] / rates[name]:>7.2f}×" if rates[name] else f"{'-':>8}"
+        each = sorted(ours["rate"] / theirs["rate"]
+                      for ours, theirs in zip(rounds["project"], cells) if theirs["rate"])
+        spread = f"{each[0]:.2f}–{each[-1]:.2f}×" if each else "-"
         print(f"{label:<22}{connections:>6}{name:>9}{rates[name]:>8.0f}"
               f"{statistics.median(c['p50'] for c in cells):>8.1f}"
               f"{statistics.median(c['p99'] for c in cells):>8.1f}"
               f"{statistics.median(c['cpu_ms'] for c in cells):>12.2f}"
               f"{statistics.median(c['database_ms'] for c in cells):>11.2f}"
-              f"{sum(c['errors'] for c in cells):>8}{ratio}", flush=True)
+              f"{statistics.median(c['commands'] for c in cells):>9.1f}"
+              f"{sum(c['errors'] for c in cells):>8}{ratio}{spread:>14}", flush=True)
 
 
 def run(autocannon, server, method, path, token, connections, database):
     """One autocannon cell, after a warm-up, with the server's and the
-    database server's CPU per request."""
+    database server's CPU per request and the commands the database served
+    per request."""
     command = [str(autocannon), "--json", "-c", str(connections), "-m", method,
                "-H", f"Authorization=Bearer {token}"]
     if method == "POST":
         command += ["-H", "Content-Type=application/json", "-b", json.dumps(ITEM)]
     url = server.url + path
     subprocess.run(command + ["-d", str(WARM_UP_SECONDS), url], capture_output=True, check=True)
-    before = _cpu_seconds(server.process.pid), _cpu_seconds(database.process.pid)
+    before = (_cpu_seconds(server.process.pid), _cpu_seconds(database.process.pid),
+              _commands(database))
     result = json.loads(subprocess.run(command + ["-d", str(SECONDS_PER_CELL), url],
                                        capture_output=True, check=True, text=True).stdout)
     total = result["requests"]["total"] or 1
     return {"rate": result["requests"]["average"], "p50": result["latency"]["p50"],
             "p99": result["latency"]["p99"], "errors": result["non2xx"] + result["errors"],
             "cpu_ms": (_cpu_seconds(server.process.pid) - before[0]) * 1000 / total,
-            "database_ms": (_cpu_seconds(database.process.pid) - before[1]) * 1000 / total}
+            "database_ms": (_cpu_seconds(database.process.pid) - before[1]) * 1000 / total,
+            "commands": (_commands(database) - before[2]) / total}
+
+
+def _commands(database):
+    """Every operation the database server has counted (both drivers'
+    heartbeats included: a few in a cell of thousands of requests)."""
+    with pymongo.MongoClient(database.url) as client:
+        return sum(client.admin.command("serverStatus")["opcounters"].values())
 
 
 class Express:

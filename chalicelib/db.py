@@ -7,6 +7,9 @@ from bson.errors import InvalidId
 from chalicelib import settings
 from chalicelib.threadsafe import once
 
+# How the server names this project's connections (its logs, currentOp).
+APP_NAME = "ai-content"
+
 
 def get():
     config = settings.get()
@@ -20,7 +23,7 @@ def _database(uri, name):
     # database outage is a prompt 500, not a hung request.
     client = pymongo.MongoClient(uri, tz_aware=True, maxPoolSize=16,
                                  serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
-                                 socketTimeoutMS=20000, appname="ai-content")
+                                 socketTimeoutMS=20000, appname=APP_NAME)
     database = client[name]
     _ensure_indexes(database)
     return database

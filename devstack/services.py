@@ -73,8 +73,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_mongo(storage: str, log_dir: Path, port=None) -> Service:
-    """secantusdb, a MongoDB wire-protocol server; `storage` is a folder or ':memory:'."""
+def start_mongo(storage: str, log_dir: Path, port=None, test_commands=False) -> Service:
+    """secantusdb, a MongoDB wire-protocol server; `storage` is a folder or
+    ':memory:'. With `test_commands`, mongod's test-only commands too, such
+    as the failCommand fail point: never for a server others can reach."""
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,8 @@ def start_mongo(storage: str, log_dir: Path, port=None) -> Service:
         _end_leftovers(storage, "secantusd")
     process = _spawn("mongodb", [sys.executable, str(Path(__file__).with_name("secantusd.py")),
                                  "--host", "127.0.0.1", "--port", str(port),
-                                 "--storage-path", storage], log_dir)
+                                 "--storage-path", storage]
+                     + (["--enable-test-commands"] if test_commands else []), log_dir)
     # secantusdb keeps the reply of every retryable write for 30 minutes and
     # scans them all on each write (and sorts them past 10,000): a write
     # costs its CPU 0.5 ms on a fresh server, 1-2 ms after 5,000 writes and

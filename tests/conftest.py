@@ -47,7 +47,8 @@ def backing(logs):
     """MongoDB, Redis, SQS and the fake OpenRouter for the whole session; the
     stacks under test inherit them through the environment, and the
     in-process parts get them as their settings."""
-    started = [services.start_mongo(":memory:", logs), services.start_redis(logs),
+    started = [services.start_mongo(":memory:", logs, test_commands=True),
+               services.start_redis(logs),
                services.start_sqs(logs)]
     mongo, redis, sqs = started
     fake = FakeOpenRouter()

@@ -80,7 +80,7 @@ def reserve(user_id, source_ip: str, now: datetime, slots: int, cost: float) -> 
 
 def release(record: dict, user_id, source_ip: str, slots: int):
     """Give back what `reserve` took for a job that was then refused."""
-    day, month = datetime.fromisoformat(record["day"]), datetime.fromisoformat(record["month"])
+    day = datetime.fromisoformat(record["day"])
     counters = _counters()
     counters.bulk_write([
         pymongo.UpdateOne({"_id": _address_key(source_ip, day)}, {"$inc": {"count": -slots}}),

@@ -1,7 +1,7 @@
 """Routes and event handlers: each reads the request and calls chalicelib."""
 from chalice import Response
 
-from chalicelib import auth, content, contract, edge, jobs, limits, logs, pages, settings, voices
+from chalicelib import auth, content, contract, edge, jobs, limits, logs, settings, voices
 from chalicelib.validation import json_body
 
 if settings.in_lambda():
@@ -114,9 +114,7 @@ def _listed(items, next_cursor):
 
 @app.route("/content", methods=["GET"])
 def list_content():
-    params = app.current_request.query_params or {}
-    return _listed(*content.list_for(_user(), params.get("search"),
-                                     pages.asked(params, "contents")))
+    return _listed(*content.listing(app.current_request, app.current_request.query_params or {}))
 
 
 @app.route("/content", methods=["POST"])
@@ -178,8 +176,7 @@ def usage():
 
 @app.route("/generate-content", methods=["GET"])
 def list_jobs():
-    params = app.current_request.query_params or {}
-    return _listed(*jobs.list_for(_user(), pages.asked(params, "jobs")))
+    return _listed(*jobs.listing(app.current_request, app.current_request.query_params or {}))
 
 
 @app.route("/generate-content/{job_id}", methods=["GET"])

@@ -2,11 +2,11 @@
 gateway, Socket.IO wrapper and uvicorn options as `make run`, so that the
 ratio to them is what the project itself adds to a request.
 
-- `/content`: GET /content's queries (the bearer token's user, then that
-  user's items), without the app's middleware, CORS or error translation;
-- `/unrevocable`: GET /content's queries with the token checked as before
-  tokens were revocable: its signature and expiry, then its user, compared
-  with nothing;
+- `/content`: GET /content's query (the bearer token's user and its items),
+  without the app's middleware, CORS or error translation;
+- `/unrevocable`: GET /content's queries as before tokens were revocable:
+  the token's signature and expiry, then its user, compared with nothing,
+  then its items;
 - `/items?user=`: the items query alone, no token and no user lookup;
 - `POST /bcrypt`: POST /auth/login's body read and its password checked
   against a hash at the configured rounds, and nothing else: no limits, no
@@ -15,7 +15,7 @@ import bcrypt
 import jwt
 import uvicorn
 
-from chalicelib import auth, content, db, settings
+from chalicelib import content, contract, db, pages, settings
 from chalicelib.edge import ThreadSafeChalice
 from chalicelib.threadsafe import once
 from devstack.aws.api_gateway.in_process import ChaliceGateway
@@ -26,8 +26,7 @@ app = ThreadSafeChalice(app_name="floor")
 
 @app.route("/content")
 def list_content():
-    token = app.current_request.headers["authorization"].partition(" ")[2]
-    return content.list_for(auth.user_for_token(token))[0]
+    return content.listing(app.current_request, {})[0]
 
 
 @app.route("/unrevocable")
@@ -36,12 +35,13 @@ def list_content_unrevocable():
     claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
                         options={"verify_aud": False})
     user = db.get().users.find_one({"_id": db.object_id(claims["id"])}, {"password": 0})
-    return content.list_for(user)[0]
+    return pages.listed("contents", user, contract.CONTENT, None)[0]
 
 
 @app.route("/items")
 def list_items():
-    return content.list_for({"_id": db.object_id(app.current_request.query_params["user"])})[0]
+    user = {"_id": db.object_id(app.current_request.query_params["user"])}
+    return pages.listed("contents", user, contract.CONTENT, None)[0]
 
 
 @app.route("/bcrypt", methods=["POST"])

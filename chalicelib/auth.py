@@ -91,16 +91,51 @@ def current_user(request) -> dict:
 
 def current_session(request):
     """The user and the claims of a request's bearer token."""
+    claims = _bearer_claims(request)
+    return _present(user_for_claims(claims)), claims
+
+
+def current_user_with(request, collection: str) -> tuple:
+    """(the active user a request's bearer token names, all of that user's
+    documents in `collection`, in no order), in one command: the user's
+    $lookup of its documents by userId, which rides any index led by userId.
+    It saves a round trip on MongoDB and, on the embedded server, a third of
+    a listing's CPU. MongoDB refuses a join past 16 MB (only caps far above
+    the defaults allow one); that user is read in two commands."""
+    claims = _bearer_claims(request)
+    try:
+        found = next(db.get().users.aggregate([
+            {"$match": {"_id": _user_id(claims)}}, {"$project": {"password": 0}},
+            {"$lookup": {"from": collection, "localField": "_id", "foreignField": "userId",
+                         "as": _JOINED}}]), None)
+    except pymongo.errors.OperationFailure as error:
+        if error.code not in _JOIN_TOO_LARGE:
+            raise
+        user = _present(user_for_claims(claims))
+        return user, list(db.get()[collection].find({"userId": user["_id"]}))
+    user = _present(_active(found, claims))
+    return user, user.pop(_JOINED)
+
+
+# A field no user document has, and mongod's codes for a $lookup whose
+# matches pass the 16 MB a document may hold.
+_JOINED = "__joined"
+_JOIN_TOO_LARGE = (4568, 10334)
+
+
+def _bearer_claims(request) -> dict:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme != "Bearer" or not token.strip():
         raise ApiError(401, contract.NO_TOKEN)
-    claims = verified_claims(token.strip())
-    user = user_for_claims(claims)
+    return verified_claims(token.strip())
+
+
+def _present(user):
     if user is None:
         raise ApiError(401, contract.USER_NOT_FOUND)
     logs.add(userId=str(user["_id"]))
-    return user, claims
+    return user
 
 
 def user_for_token(token: str):
@@ -135,10 +170,17 @@ def user_for_claims(claims: dict):
     """The user the claims name (None if that user is gone); raises
     ApiError(401, contract.NOT_AUTHORIZED) for an inactive user or an ended
     session."""
+    return _active(db.get().users.find_one({"_id": _user_id(claims)}, {"password": 0}), claims)
+
+
+def _user_id(claims):
     user_id = db.object_id(claims["id"]) if isinstance(claims["id"], str) else None
     if user_id is None:
         raise ApiError(401, contract.NOT_AUTHORIZED)
-    user = db.get().users.find_one({"_id": user_id}, {"password": 0})
+    return user_id
+
+
+def _active(user, claims):
     if user is not None and (user.get("status") != "active" or _ended(user, claims)):
         raise ApiError(401, contract.NOT_AUTHORIZED)
     return user

@@ -7,17 +7,17 @@ from chalicelib.errors import ApiError
 EDITABLE = ("title", "type", "body")
 
 
-def list_for(user: dict, search=None, page=None) -> tuple:
-    """(the user's items, newest first, all of them or the `page` asked for;
-    the next page's cursor or None). With `search`, those whose title, type
-    or body contains it, in any case. The query names only the user, so it
-    rides the (userId, createdAt, _id) index on any planner and costs what the
-    user's own items cost; the embedded server scans the whole collection
-    for any query with a top-level $or, such as the search's."""
-    return pages.listed("contents", user, contract.CONTENT, page, _matcher(search))
+def listing(request, params: dict) -> tuple:
+    """GET /content: (the request's user's items, newest first, all of them
+    or the page asked for; the next page's cursor or None). With `search`,
+    those whose title, type or body contains it, in any case."""
+    return pages.listing(request, params, "contents", contract.CONTENT, _matcher)
 
 
-def _matcher(search):
+def _matcher(params):
+    """Whether an item matches the search: in Python, because the embedded
+    server scans the whole collection for any query with a top-level $or."""
+    search = params.get("search")
     term = validation.string("search", search).strip() if search is not None else ""
     if not term:
         return lambda item: True

@@ -113,10 +113,10 @@ def forget(user: dict):
     spend.forget(user["_id"])
 
 
-def list_for(user: dict, page=None) -> tuple:
-    """(the user's jobs, newest first, all of them or the `page` asked for;
-    the next page's cursor or None)."""
-    return pages.listed("jobs", user, contract.JOB, page)
+def listing(request, params: dict) -> tuple:
+    """GET /generate-content: (the request's user's jobs, newest first, all
+    of them or the page asked for; the next page's cursor or None)."""
+    return pages.listing(request, params, "jobs", contract.JOB)
 
 
 def status_for(user: dict, job_id: str) -> dict:

@@ -121,7 +121,7 @@ def test_a_401_returns_the_person_to_the_login_page(new_page):
     page.reload()
     # The login form shows from the first paint; the token goes when the
     # 401 to /auth/me comes back.
-    page.wait_for_function("localStorage.getItem('access_token') === null")
+    page.wait_for_function("() => localStorage.getItem('access_token') === null")
     assert page.locator("#login-form").is_visible()
     assert page.locator("#app-view").is_hidden()
 

@@ -48,8 +48,9 @@ INPUTS = [
      "bench/README.md 2026-12-01"),
     ("API wall ms per POST /generate-content", 20.4, "ms", "bench.limits p50 (limits on), "
      "bench/README.md 2026-12-01 (moto's SQS send inside)"),
-    ("database round trips per API request", 2, "round trips", "bench.api_load / the "
-     "command listener: token's user + items (login: 3)"),
+    ("database round trips per API request", 2, "round trips", "bench.express 'DB cmds': "
+     "a whole list 1 (the user joined with its items), a save 3, a status read 2; "
+     "login: 3"),
     ("database round trips per job (worker)", 1.7, "round trips", "bench.worker "
      "'database round trips per job', batch of 10, users at the count kept (each finish "
      "trims one job); measured on this machine, 2026-12-07"),

@@ -35,13 +35,13 @@ def list_content_unrevocable():
     claims = jwt.decode(token, settings.get().jwt_secret, algorithms=["HS256"],
                         options={"verify_aud": False})
     user = db.get().users.find_one({"_id": db.object_id(claims["id"])}, {"password": 0})
-    return pages.listed("contents", user, contract.CONTENT, None)[0]
+    return pages.whole(db.get().contents.find({"userId": user["_id"]}), contract.CONTENT)
 
 
 @app.route("/items")
 def list_items():
-    user = {"_id": db.object_id(app.current_request.query_params["user"])}
-    return pages.listed("contents", user, contract.CONTENT, None)[0]
+    user_id = db.object_id(app.current_request.query_params["user"])
+    return pages.whole(db.get().contents.find({"userId": user_id}), contract.CONTENT)
 
 
 @app.route("/bcrypt", methods=["POST"])

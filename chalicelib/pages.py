@@ -83,8 +83,7 @@ def listing(request, params: dict, collection: str, view: Callable,
         auth.current_user(request)  # a bad token is a 401 before a bad parameter's 400
         raise
     if page is None:
-        _, documents = auth.current_user_with(request, collection)
-        return whole(documents, view, matches), None
+        return whole(auth.current_user_documents(request, collection), view, matches), None
     return listed(collection, auth.current_user(request), view, page, matches)
 
 

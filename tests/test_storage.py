@@ -14,7 +14,7 @@ from bson import ObjectId
 
 from chalicelib import clock, db, lifecycle, pages, settings
 from tests.support.client import Client
-from tests.support.database import failing_once
+from tests.support.database import aggregate_failing_once
 from tests.support.storage import (LAMBDA_LIMIT, fill_library, largest_jobs, lambda_payload_bytes,
                                    plain_jobs, same_moment_items)
 
@@ -256,7 +256,7 @@ def test_a_library_too_large_to_read_with_its_user_in_one_command_is_listed_all_
     # MongoDB refuses a $lookup whose matches pass 16 MB with code 4568; the
     # database server under test says so, once, to the stack's own client.
     fill_library(user, 3, 300, char="x")
-    with failing_once("aggregate", code=4568):
+    with aggregate_failing_once(4568):
         response = api.get("/content", token=user["token"])
     assert (response.status_code, len(response.json())) == (200, 3)
     assert response.json() == api.get("/content", token=user["token"]).json()

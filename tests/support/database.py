@@ -1,6 +1,8 @@
 """The database the stack uses, read straight, for what no route shows."""
 import contextlib
 
+import pymongo.errors
+
 from chalicelib import db
 
 
@@ -14,14 +16,21 @@ def documents_of(user) -> list:
 
 
 @contextlib.contextmanager
-def failing_once(command: str, code: int):
-    """The next `command` a project client sends fails with the server error
-    `code`, as MongoDB's own failCommand fail point makes it."""
-    admin = db.get().client.admin
-    admin.command("configureFailPoint", "failCommand", mode={"times": 1},
-                  data={"failCommands": [command], "errorCode": code,
-                        "appName": db.APP_NAME})
+def aggregate_failing_once(code: int):
+    """The next aggregate a project client sends fails with the server error
+    `code`, as MongoDB's own failCommand fail point makes it; the block must
+    send one, or this fails."""
+    database = db.get()
+    database.client.admin.command(
+        "configureFailPoint", "failCommand", mode={"times": 1},
+        data={"failCommands": ["aggregate"], "errorCode": code, "appName": db.APP_NAME})
     try:
         yield
+        # This process's client is a project client too: if the fail point
+        # is still armed, this aggregate meets it.
+        try:
+            database.users.aggregate([{"$limit": 1}])
+        except pymongo.errors.OperationFailure as error:
+            raise AssertionError("no aggregate met the fail point") from error
     finally:
-        admin.command("configureFailPoint", "failCommand", mode="off")
+        database.client.admin.command("configureFailPoint", "failCommand", mode="off")
